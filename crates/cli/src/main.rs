@@ -13,10 +13,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show dataset counts, shapes, class histograms and file checksums.
+    Info(commands::info::Args),
+    /// Draw the first images of a split with their labels into a picture.
+    Show(commands::show::Args),
+    /// Download a dataset (MNIST, Fashion-MNIST), verifying checksums.
+    Download(commands::download::Args),
+    /// List the GPU adapters wgpu finds and which one is the default.
+    Devices(commands::devices::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Info(args) => commands::info::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Download(args) => commands::download::run(args),
+        Command::Devices(args) => commands::devices::run(args),
     }
 }

@@ -44,7 +44,9 @@ impl<'a> Iterator for Batches<'a> {
     type Item = &'a [usize];
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() || (self.rest.len() < self.batch_size && self.last == LastBatch::Drop) {
+        if self.rest.is_empty()
+            || (self.rest.len() < self.batch_size && self.last == LastBatch::Drop)
+        {
             return None;
         }
         let (batch, rest) = self.rest.split_at(self.batch_size.min(self.rest.len()));

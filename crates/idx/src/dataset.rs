@@ -124,7 +124,13 @@ pub struct LabelledImages {
 impl LabelledImages {
     /// Builds a set from `pixels` (N × `rows` × `cols`, row-major) and N `labels`, each below
     /// `num_classes`.
-    pub fn new(pixels: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize, num_classes: usize) -> Result<Self> {
+    pub fn new(
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+        rows: usize,
+        cols: usize,
+        num_classes: usize,
+    ) -> Result<Self> {
         let invalid = |reason: String| Err(Error::InvalidDataset(reason));
         let image_size = rows.checked_mul(cols).filter(|&s| s > 0);
         let Some(image_size) = image_size else {
@@ -137,7 +143,11 @@ impl LabelledImages {
                 labels.len()
             ));
         }
-        if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| usize::from(l) >= num_classes) {
+        if let Some((index, &label)) = labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| usize::from(l) >= num_classes)
+        {
             return invalid(format!(
                 "label {label} at index {index} is outside the {num_classes} classes"
             ));
@@ -153,7 +163,11 @@ impl LabelledImages {
 
     /// Loads an image file (u8, N × rows × columns) and a label file (u8, N) and checks that they
     /// agree and that every label is below `num_classes`.
-    pub fn load(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>, num_classes: usize) -> Result<Self> {
+    pub fn load(
+        images_path: impl AsRef<Path>,
+        labels_path: impl AsRef<Path>,
+        num_classes: usize,
+    ) -> Result<Self> {
         let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
         let images = IdxArray::read_file(images_path)?;
         let labels = IdxArray::read_file(labels_path)?;
@@ -291,7 +305,13 @@ impl LabelledImages {
     /// leaves either part empty is refused, as Keras refuses it.
     pub fn split_validation(mut self, fraction: f64) -> Result<(Self, Self)> {
         let len = self.len();
-        let refuse = |reason| Err(Error::InvalidSplit { fraction, len, reason });
+        let refuse = |reason| {
+            Err(Error::InvalidSplit {
+                fraction,
+                len,
+                reason,
+            })
+        };
         if !(0.0..1.0).contains(&fraction) {
             return refuse("the fraction must be at least 0 and below 1");
         }
@@ -344,12 +364,15 @@ impl Dataset {
     /// on two threads, as decompressing the training images dominates the time.
     pub fn load_with_classes(dir: impl AsRef<Path>, num_classes: usize) -> Result<Self> {
         let files = DatasetFiles::locate(dir)?;
-        let load = |split: &SplitFiles| LabelledImages::load(&split.images, &split.labels, num_classes);
+        let load =
+            |split: &SplitFiles| LabelledImages::load(&split.images, &split.labels, num_classes);
         let (train, test) = std::thread::scope(|scope| {
             let train = scope.spawn(|| load(&files.train));
             let test = load(&files.test);
             // Re-raise a panic of the other thread as is rather than inventing a new one.
-            let train = train.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let train = train
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (train, test)
         });
         let (train, test) = (train?, test?);

@@ -96,10 +96,22 @@ const BUILT_IN: [BuiltIn; 2] = [
         name: "fashion-mnist",
         mirrors: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
         digests: [
-            ("08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc", None),
-            ("b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc", None),
-            ("78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229", None),
-            ("42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf", None),
+            (
+                "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+                None,
+            ),
+            (
+                "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+                None,
+            ),
+            (
+                "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+                None,
+            ),
+            (
+                "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+                None,
+            ),
         ],
     },
 ];
@@ -117,7 +129,9 @@ pub fn builtin(name: &str) -> Result<DatasetSource> {
             known: builtin_names().join(", "),
         });
     };
-    let names = Split::ALL.iter().flat_map(|s| [s.images_file(), s.labels_file()]);
+    let names = Split::ALL
+        .iter()
+        .flat_map(|s| [s.images_file(), s.labels_file()]);
     let files = names
         .zip(entry.digests)
         .map(|(name, (sha256, content))| RemoteFile {
@@ -194,7 +208,11 @@ pub struct FileReport {
 ///
 /// Stops at the first file that no mirror serves correctly, with [`Error::DownloadFailed`] naming
 /// the file and each mirror's failure; files completed before stay in place.
-pub fn download(source: &DatasetSource, dir: &Path, progress: &mut dyn Progress) -> Result<Vec<FileReport>> {
+pub fn download(
+    source: &DatasetSource,
+    dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<FileReport>> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create folder", e))?;
     let config = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
@@ -237,7 +255,8 @@ fn fetch_file(
         status,
     };
     // An unreadable or wrong existing file is simply replaced.
-    if path.is_file() && sha256_file(&path).is_ok_and(|digest| verify(&path, &digest, file).is_ok()) {
+    if path.is_file() && sha256_file(&path).is_ok_and(|digest| verify(&path, &digest, file).is_ok())
+    {
         return Ok(report(FileStatus::AlreadyPresent));
     }
     let mut attempts = Vec::new();
@@ -245,8 +264,9 @@ fn fetch_file(
         let url = format!("{}/{}", base.trim_end_matches('/'), file.name);
         match fetch_from(agent, &url, file, dir, progress) {
             Ok(temp) => {
-                temp.persist(&path)
-                    .map_err(|e| Error::io(&path, "cannot move the download into place", e.error))?;
+                temp.persist(&path).map_err(|e| {
+                    Error::io(&path, "cannot move the download into place", e.error)
+                })?;
                 return Ok(report(FileStatus::Downloaded { url }));
             }
             Err(AttemptError::Mirror(reason)) => {
@@ -271,11 +291,16 @@ fn fetch_from(
     dir: &Path,
     progress: &mut dyn Progress,
 ) -> std::result::Result<tempfile::NamedTempFile, AttemptError> {
-    let response = agent.get(url).call().map_err(|e| AttemptError::Mirror(e.to_string()))?;
+    let response = agent
+        .get(url)
+        .call()
+        .map_err(|e| AttemptError::Mirror(e.to_string()))?;
     let body = response.into_body();
     let total = body.content_length();
     if total.is_some_and(|t| t > MAX_DOWNLOAD_BYTES) {
-        return Err(AttemptError::Mirror(format!("announces {total:?} bytes, more than any dataset file")));
+        return Err(AttemptError::Mirror(format!(
+            "announces {total:?} bytes, more than any dataset file"
+        )));
     }
     progress.start(&file.name, url, total);
     let mut reader = body.into_reader();
@@ -294,20 +319,28 @@ fn fetch_from(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(AttemptError::Mirror(format!("transfer failed after {received} bytes: {e}"))),
+            Err(e) => {
+                return Err(AttemptError::Mirror(format!(
+                    "transfer failed after {received} bytes: {e}"
+                )));
+            }
         };
         hasher.update(&buf[..n]);
         writer.write_all(&buf[..n]).map_err(local)?;
         received += n as u64;
         if received > MAX_DOWNLOAD_BYTES {
-            return Err(AttemptError::Mirror(format!("sent more than {MAX_DOWNLOAD_BYTES} bytes")));
+            return Err(AttemptError::Mirror(format!(
+                "sent more than {MAX_DOWNLOAD_BYTES} bytes"
+            )));
         }
         progress.advance(n as u64);
     }
     writer.flush().map_err(local)?;
     drop(writer);
     if let Some(total) = total.filter(|&t| t != received) {
-        return Err(AttemptError::Mirror(format!("truncated: {received} of {total} bytes")));
+        return Err(AttemptError::Mirror(format!(
+            "truncated: {received} of {total} bytes"
+        )));
     }
     let digest = format!("{:x}", hasher.finalize());
     verify(temp.path(), &digest, file).map_err(AttemptError::Mirror)?;
@@ -318,7 +351,9 @@ fn fetch_from(
 /// Checks a file whose byte digest is `file_digest` against what `spec` knows about it.
 fn verify(path: &Path, file_digest: &str, spec: &RemoteFile) -> std::result::Result<(), String> {
     let matches = |expected: &Option<String>, actual: &str| {
-        expected.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(actual))
+        expected
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(actual))
     };
     if matches(&spec.sha256, file_digest) {
         return Ok(());
@@ -330,7 +365,9 @@ fn verify(path: &Path, file_digest: &str, spec: &RemoteFile) -> std::result::Res
         }
     }
     if let Some(expected) = spec.sha256.as_deref().or(spec.content_sha256.as_deref()) {
-        return Err(format!("SHA-256 mismatch: got {file_digest}, expected {expected}"));
+        return Err(format!(
+            "SHA-256 mismatch: got {file_digest}, expected {expected}"
+        ));
     }
     // No digest known: at least make sure it is a complete, well-formed IDX file.
     IdxArray::read_file(path)

@@ -55,7 +55,14 @@ pub enum ElementType {
 
 impl ElementType {
     /// All element types, in code order.
-    pub const ALL: [ElementType; 6] = [Self::U8, Self::I8, Self::I16, Self::I32, Self::F32, Self::F64];
+    pub const ALL: [ElementType; 6] = [
+        Self::U8,
+        Self::I8,
+        Self::I16,
+        Self::I32,
+        Self::F32,
+        Self::F64,
+    ];
 
     /// The type code stored in the file.
     pub const fn code(self) -> u8 {
@@ -236,7 +243,11 @@ impl IdxArray {
             .metadata()
             .map_err(|e| Error::io(path, "cannot stat", e))?
             .len();
-        read_buffered(BufReader::with_capacity(CONVERT_CHUNK, file), Some(stored_len), path)
+        read_buffered(
+            BufReader::with_capacity(CONVERT_CHUNK, file),
+            Some(stored_len),
+            path,
+        )
     }
 
     /// Reads an IDX array from any reader, gzip-compressed or not; `path` only names the source in
@@ -339,7 +350,11 @@ struct Header {
     data_bytes: u64,
 }
 
-fn read_buffered(mut reader: impl BufRead, stored_len: Option<u64>, path: &Path) -> Result<IdxArray> {
+fn read_buffered(
+    mut reader: impl BufRead,
+    stored_len: Option<u64>,
+    path: &Path,
+) -> Result<IdxArray> {
     let gzip = reader
         .fill_buf()
         .map_err(|e| Error::io(path, "cannot read", e))?
@@ -354,13 +369,22 @@ fn read_buffered(mut reader: impl BufRead, stored_len: Option<u64>, path: &Path)
     } else {
         let source = Source { path, gzip };
         // With a known length the size check below makes any reservation safe.
-        let reserve_cap = if stored_len.is_some() { usize::MAX } else { GZIP_RESERVE_CAP };
+        let reserve_cap = if stored_len.is_some() {
+            usize::MAX
+        } else {
+            GZIP_RESERVE_CAP
+        };
         decode(reader, &source, stored_len, reserve_cap)
     }
 }
 
 /// Decodes header and data; `plain_len` is the length of an uncompressed input when known.
-fn decode(mut r: impl Read, source: &Source, plain_len: Option<u64>, reserve_cap: usize) -> Result<IdxArray> {
+fn decode(
+    mut r: impl Read,
+    source: &Source,
+    plain_len: Option<u64>,
+    reserve_cap: usize,
+) -> Result<IdxArray> {
     let header = read_header(&mut r, source)?;
     if let Some(len) = plain_len {
         let available = len.saturating_sub(header.header_bytes);
@@ -528,7 +552,8 @@ impl<R: Read> DataReader<'_, '_, R> {
         let mut remaining = n * N; // cannot overflow: the header check bounded n × N
         while remaining > 0 {
             let want = remaining.min(CONVERT_CHUNK);
-            let got = read_full(self.reader, &mut chunk[..want]).map_err(|e| self.source.read_error(e))?;
+            let got = read_full(self.reader, &mut chunk[..want])
+                .map_err(|e| self.source.read_error(e))?;
             if got < want {
                 return Err(self.truncated((n * N - remaining + got) as u64));
             }

@@ -38,5 +38,7 @@ pub use batch::{Batches, LastBatch, batches};
 pub use dataset::{DEFAULT_NUM_CLASSES, Dataset, DatasetFiles, LabelledImages, Split, SplitFiles};
 pub use error::{Error, Result, ShapeError};
 pub use format::{Compression, ElementType, GZIP_MAGIC, GZIP_RESERVE_CAP, IdxArray, IdxData};
-pub use location::{DATA_ENV, DEFAULT_DATASET, DataLocation, DataOrigin, resolve_data_dir, resolve_data_dir_from};
+pub use location::{
+    DATA_ENV, DEFAULT_DATASET, DataLocation, DataOrigin, resolve_data_dir, resolve_data_dir_from,
+};
 pub use rng::{SplitMix64, permutation};

@@ -78,14 +78,21 @@ pub fn resolve_data_dir_from(
         (None, Some(dir)) => (DataOrigin::Env, dir),
         (None, None) => match cache_dir {
             Some(dir) => (DataOrigin::Cache, dir),
-            None => return Err(not_found("no dataset folder given and no per-user cache folder exists")),
+            None => {
+                return Err(not_found(
+                    "no dataset folder given and no per-user cache folder exists",
+                ));
+            }
         },
     };
     match DatasetFiles::locate(&dir) {
         Ok(files) => Ok(DataLocation { origin, files }),
         Err(cause) => {
             let what = match origin {
-                DataOrigin::Explicit => format!("the folder given with --data ({}) is unusable", dir.display()),
+                DataOrigin::Explicit => format!(
+                    "the folder given with --data ({}) is unusable",
+                    dir.display()
+                ),
                 DataOrigin::Env => format!("{DATA_ENV}={} is unusable", dir.display()),
                 DataOrigin::Cache => format!(
                     "no dataset given (--data, {DATA_ENV}) and none downloaded to {}",
@@ -95,7 +102,7 @@ pub fn resolve_data_dir_from(
             let reason = if dir.is_dir() {
                 cause.to_string()
             } else {
-                format!("{}: no such folder", dir.display())
+                "no such folder".to_string()
             };
             Err(not_found(&format!("{what}: {reason}")))
         }

@@ -103,7 +103,11 @@ mod tests {
     #[test]
     fn next_f64_is_in_unit_interval() {
         let mut rng = SplitMix64::new(3);
-        assert!((0..1000).map(|_| rng.next_f64()).all(|x| (0.0..1.0).contains(&x)));
+        assert!(
+            (0..1000)
+                .map(|_| rng.next_f64())
+                .all(|x| (0.0..1.0).contains(&x))
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use digits_idx::{
-    Compression, Dataset, DatasetFiles, Error, IdxArray, IdxData, LabelledImages, LastBatch, Split, batches,
-    permutation,
+    Compression, Dataset, DatasetFiles, Error, IdxArray, IdxData, LabelledImages, LastBatch, Split,
+    batches, permutation,
 };
 
 fn sample_dir() -> PathBuf {
@@ -43,32 +43,63 @@ fn loads_the_committed_mnist_sample() {
     }
     assert_eq!(&data.train.labels()[..8], [5, 0, 4, 1, 9, 2, 1, 3]);
     assert_eq!(&data.test.labels()[..8], [7, 2, 1, 0, 4, 1, 4, 9]);
-    assert_eq!(data.train.class_counts(), [50, 66, 52, 50, 52, 39, 45, 52, 39, 55]);
-    assert_eq!(data.test.class_counts(), [17, 28, 16, 16, 28, 20, 20, 24, 10, 21]);
+    assert_eq!(
+        data.train.class_counts(),
+        [50, 66, 52, 50, 52, 39, 45, 52, 39, 55]
+    );
+    assert_eq!(
+        data.test.class_counts(),
+        [17, 28, 16, 16, 28, 20, 20, 24, 10, 21]
+    );
     // The first training image (a 5) has ink in its middle rows and a blank first row.
     let first = data.train.image(0).expect("image 0");
     assert!(first[..28].iter().all(|&p| p == 0));
     assert!(first.iter().filter(|&&p| p > 128).count() > 50);
     assert!(data.train.image(500).is_none());
     assert_eq!(data.split(Split::Test).len(), 200);
-    assert!(data.files.train.images.ends_with("train-images-idx3-ubyte.gz"));
+    assert!(
+        data.files
+            .train
+            .images
+            .ends_with("train-images-idx3-ubyte.gz")
+    );
 }
 
 #[test]
 fn sample_labels_above_num_classes_are_refused() {
     let err = Dataset::load_with_classes(sample_dir(), 5).expect_err("labels up to 9");
-    assert!(matches!(err, Error::LabelOutOfRange { label: 5, index: 0, num_classes: 5, .. }), "{err}");
-    assert!(err.to_string().contains("train-labels-idx1-ubyte.gz"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::LabelOutOfRange {
+                label: 5,
+                index: 0,
+                num_classes: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("train-labels-idx1-ubyte.gz"),
+        "{err}"
+    );
 }
 
 #[test]
 fn plain_files_are_preferred_and_gz_found() {
     let dir = tiny_folder(4);
     let files = DatasetFiles::locate(dir.path()).expect("all four present");
-    assert_eq!(files.train.images, dir.path().join("train-images-idx3-ubyte"));
+    assert_eq!(
+        files.train.images,
+        dir.path().join("train-images-idx3-ubyte")
+    );
     let gz = dir.path().join("t10k-labels-idx1-ubyte.gz");
     std::fs::rename(&files.test.labels, &gz).expect("rename");
-    assert_eq!(DatasetFiles::locate(dir.path()).expect("found").test.labels, gz);
+    assert_eq!(
+        DatasetFiles::locate(dir.path()).expect("found").test.labels,
+        gz
+    );
 }
 
 #[test]
@@ -76,8 +107,20 @@ fn missing_file_is_named() {
     let dir = tiny_folder(4);
     std::fs::remove_file(dir.path().join("t10k-images-idx3-ubyte")).expect("remove");
     let err = Dataset::load(dir.path()).expect_err("missing file");
-    assert!(matches!(err, Error::MissingFile { name: "t10k-images-idx3-ubyte", .. }), "{err}");
-    assert!(err.to_string().contains("t10k-images-idx3-ubyte.gz"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::MissingFile {
+                name: "t10k-images-idx3-ubyte",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("t10k-images-idx3-ubyte.gz"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,19 +129,52 @@ fn differing_counts_are_refused() {
     let labels = dir.path().join("train-labels-idx1-ubyte");
     write_u8(&labels, vec![3], vec![0, 1, 2]);
     let err = Dataset::load(dir.path()).expect_err("4 images, 3 labels");
-    assert!(matches!(err, Error::CountMismatch { images: 4, labels: 3, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::CountMismatch {
+                images: 4,
+                labels: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let message = err.to_string();
-    assert!(message.contains("train-images-idx3-ubyte") && message.contains("train-labels-idx1-ubyte"));
+    assert!(
+        message.contains("train-images-idx3-ubyte") && message.contains("train-labels-idx1-ubyte")
+    );
 }
 
 #[test]
 fn label_outside_class_range_is_refused() {
     let dir = tiny_folder(4);
-    write_u8(&dir.path().join("t10k-labels-idx1-ubyte"), vec![4], vec![0, 1, 10, 3]);
+    write_u8(
+        &dir.path().join("t10k-labels-idx1-ubyte"),
+        vec![4],
+        vec![0, 1, 10, 3],
+    );
     let err = Dataset::load(dir.path()).expect_err("label 10");
-    assert!(matches!(err, Error::LabelOutOfRange { index: 2, label: 10, num_classes: 10, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::LabelOutOfRange {
+                index: 2,
+                label: 10,
+                num_classes: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // With more classes the same folder is fine.
-    assert_eq!(Dataset::load_with_classes(dir.path(), 11).expect("11 classes").test.class_counts()[10], 1);
+    assert_eq!(
+        Dataset::load_with_classes(dir.path(), 11)
+            .expect("11 classes")
+            .test
+            .class_counts()[10],
+        1
+    );
 }
 
 #[test]
@@ -117,7 +193,11 @@ fn wrong_element_type_or_rank_is_refused() {
     assert!(matches!(err, Error::UnexpectedShape { .. }), "{err}");
 
     write_u8(&images, vec![4, 2, 3], vec![0; 24]);
-    write_u8(&dir.path().join("train-labels-idx1-ubyte"), vec![4, 1], vec![0; 4]);
+    write_u8(
+        &dir.path().join("train-labels-idx1-ubyte"),
+        vec![4, 1],
+        vec![0; 4],
+    );
     let err = Dataset::load(dir.path()).expect_err("2-d labels");
     assert!(matches!(err, Error::UnexpectedShape { .. }), "{err}");
 }
@@ -125,7 +205,11 @@ fn wrong_element_type_or_rank_is_refused() {
 #[test]
 fn train_and_test_image_sizes_must_agree() {
     let dir = tiny_folder(4);
-    write_u8(&dir.path().join("t10k-images-idx3-ubyte"), vec![4, 3, 2], vec![0; 24]);
+    write_u8(
+        &dir.path().join("t10k-images-idx3-ubyte"),
+        vec![4, 3, 2],
+        vec![0; 24],
+    );
     let err = Dataset::load(dir.path()).expect_err("2x3 vs 3x2");
     assert!(matches!(err, Error::InvalidDataset(_)), "{err}");
 }
@@ -160,7 +244,10 @@ fn validation_split_takes_the_end_like_keras() {
         let (train, validation) = numbered(n).split_validation(fraction).expect("valid split");
         assert_eq!(train.len(), train_len, "n={n} fraction={fraction}");
         assert_eq!(validation.len(), n - train_len);
-        assert_eq!(train.image(train_len - 1).map(|p| p[0]), Some((train_len - 1) as u8));
+        assert_eq!(
+            train.image(train_len - 1).map(|p| p[0]),
+            Some((train_len - 1) as u8)
+        );
         assert_eq!(validation.image(0).map(|p| p[0]), Some(train_len as u8));
         assert_eq!(validation.pixels().len(), validation.len() * 4);
     }
@@ -172,7 +259,10 @@ fn validation_split_takes_the_end_like_keras() {
 #[test]
 fn invalid_validation_splits_are_refused() {
     for fraction in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
-        assert!(matches!(numbered(10).split_validation(fraction), Err(Error::InvalidSplit { .. })));
+        assert!(matches!(
+            numbered(10).split_validation(fraction),
+            Err(Error::InvalidSplit { .. })
+        ));
     }
     // Keras refuses a split leaving a part empty: int(10 * 0.1...) = 0 training samples.
     assert!(numbered(10).split_validation(0.9).is_err());
@@ -219,5 +309,8 @@ fn shuffle_is_roughly_uniform() {
         *counts.entry(permutation(3, seed)).or_insert(0u32) += 1;
     }
     assert_eq!(counts.len(), 6);
-    assert!(counts.values().all(|&c| (9_400..10_600).contains(&c)), "{counts:?}");
+    assert!(
+        counts.values().all(|&c| (9_400..10_600).contains(&c)),
+        "{counts:?}"
+    );
 }

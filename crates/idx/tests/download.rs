@@ -24,7 +24,10 @@ type RequestLog = Arc<Mutex<Vec<String>>>;
 
 /// Starts a server on 127.0.0.1 answering `route(path)`; it stops by itself after `max_requests`
 /// requests or 30 seconds, whichever comes first. Returns its base URL and the request log.
-fn serve(max_requests: usize, route: impl Fn(&str) -> Reply + Send + 'static) -> (String, RequestLog) {
+fn serve(
+    max_requests: usize,
+    route: impl Fn(&str) -> Reply + Send + 'static,
+) -> (String, RequestLog) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("non-blocking");
     let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -47,7 +50,11 @@ fn serve(max_requests: usize, route: impl Fn(&str) -> Reply + Send + 'static) ->
     (base, log)
 }
 
-fn answer(mut stream: TcpStream, route: &impl Fn(&str) -> Reply, log: &RequestLog) -> std::io::Result<()> {
+fn answer(
+    mut stream: TcpStream,
+    route: &impl Fn(&str) -> Reply,
+    log: &RequestLog,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::new();
@@ -80,11 +87,20 @@ fn dataset_files() -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for (s, split) in Split::ALL.into_iter().enumerate() {
         let n = 6 + s;
-        let images = IdxArray::new(vec![n, 4, 4], IdxData::U8((0..n * 16).map(|i| (i * 3 + s) as u8).collect()));
-        let labels = IdxArray::new(vec![n], IdxData::U8((0..n).map(|i| (i % 10) as u8).collect()));
+        let images = IdxArray::new(
+            vec![n, 4, 4],
+            IdxData::U8((0..n * 16).map(|i| (i * 3 + s) as u8).collect()),
+        );
+        let labels = IdxArray::new(
+            vec![n],
+            IdxData::U8((0..n).map(|i| (i % 10) as u8).collect()),
+        );
         for (name, array) in [(split.images_file(), images), (split.labels_file(), labels)] {
             let mut bytes = Vec::new();
-            array.expect("shape").write(&mut bytes, Compression::Gzip).expect("write");
+            array
+                .expect("shape")
+                .write(&mut bytes, Compression::Gzip)
+                .expect("write");
             files.push((format!("{name}.gz"), bytes));
         }
     }
@@ -188,13 +204,22 @@ fn falls_through_bad_mirrors_to_the_good_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = dir.path().join("nested/folder");
     let mut progress = Recorder::default();
-    let reports = download::download(&source(&files, mirrors), &target, &mut progress).expect("download");
+    let reports =
+        download::download(&source(&files, mirrors), &target, &mut progress).expect("download");
 
     assert_eq!(reports.len(), 4);
     for ((name, bytes), report) in files.iter().zip(&reports) {
         assert_eq!(&report.name, name);
-        assert_eq!(report.status, FileStatus::Downloaded { url: format!("{base}/good/{name}") });
-        assert_eq!(&std::fs::read(&report.path).expect("downloaded file"), bytes);
+        assert_eq!(
+            report.status,
+            FileStatus::Downloaded {
+                url: format!("{base}/good/{name}")
+            }
+        );
+        assert_eq!(
+            &std::fs::read(&report.path).expect("downloaded file"),
+            bytes
+        );
     }
     assert_eq!(progress.finished, reports);
     // Every file went through the four bad mirrors first.
@@ -202,7 +227,10 @@ fn falls_through_bad_mirrors_to_the_good_one() {
     let reasons: Vec<&str> = progress.failures.iter().map(|(_, r)| r.as_str()).collect();
     assert!(reasons[1].contains("404"), "{reasons:?}");
     assert!(reasons[2].contains("SHA-256 mismatch"), "{reasons:?}");
-    assert!(reasons[3].contains("truncated") || reasons[3].contains("transfer failed"), "{reasons:?}");
+    assert!(
+        reasons[3].contains("truncated") || reasons[3].contains("transfer failed"),
+        "{reasons:?}"
+    );
     assert!(progress.bytes >= files.iter().map(|(_, b)| b.len() as u64).sum::<u64>());
     assert_eq!(log.lock().expect("log").len(), 16);
     // Only the four final files remain: no temporary file left behind.
@@ -223,7 +251,8 @@ fn every_mirror_bad_is_a_clear_error_and_leaves_nothing() {
         format!("{base}/truncated/"),
     ];
     let dir = tempfile::tempdir().expect("temp dir");
-    let err = download::download(&source(&files, mirrors), dir.path(), &mut ()).expect_err("no good mirror");
+    let err = download::download(&source(&files, mirrors), dir.path(), &mut ())
+        .expect_err("no good mirror");
     let Error::DownloadFailed { path, attempts } = &err else {
         panic!("unexpected error {err}");
     };
@@ -231,8 +260,15 @@ fn every_mirror_bad_is_a_clear_error_and_leaves_nothing() {
     assert_eq!(attempts.len(), 3);
     let message = err.to_string();
     assert!(message.contains("train-images-idx3-ubyte.gz"), "{message}");
-    assert!(message.contains("404") && message.contains("mismatch"), "{message}");
-    assert!(names_in(dir.path()).is_empty(), "left behind: {:?}", names_in(dir.path()));
+    assert!(
+        message.contains("404") && message.contains("mismatch"),
+        "{message}"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "left behind: {:?}",
+        names_in(dir.path())
+    );
 }
 
 #[test]
@@ -246,12 +282,22 @@ fn files_already_present_are_not_fetched_again() {
     // One present file is damaged: only it is fetched again.
     let damaged = dir.path().join(&files[1].0);
     std::fs::write(&damaged, b"damaged").expect("damage");
-    let reports =
-        download::download(&source(&files, vec![format!("{base}/good/")]), dir.path(), &mut ()).expect("download");
-    let statuses: Vec<bool> = reports.iter().map(|r| r.status == FileStatus::AlreadyPresent).collect();
+    let reports = download::download(
+        &source(&files, vec![format!("{base}/good/")]),
+        dir.path(),
+        &mut (),
+    )
+    .expect("download");
+    let statuses: Vec<bool> = reports
+        .iter()
+        .map(|r| r.status == FileStatus::AlreadyPresent)
+        .collect();
     assert_eq!(statuses, [true, false, true, true]);
     assert_eq!(std::fs::read(&damaged).expect("repaired"), files[1].1);
-    assert_eq!(log.lock().expect("log").as_slice(), [format!("/good/{}", files[1].0)]);
+    assert_eq!(
+        log.lock().expect("log").as_slice(),
+        [format!("/good/{}", files[1].0)]
+    );
 }
 
 #[test]
@@ -285,14 +331,22 @@ fn without_digests_only_well_formed_idx_is_accepted() {
     spec.files[0].sha256 = None;
     let good_route = mirror_route(files.clone());
     let (base, _log) = serve(2, move |path: &str| {
-        if path.starts_with("/junk/") { Reply::Body(b"<html>not idx</html>".to_vec()) } else { good_route(path) }
+        if path.starts_with("/junk/") {
+            Reply::Body(b"<html>not idx</html>".to_vec())
+        } else {
+            good_route(path)
+        }
     });
     spec.mirrors = vec![format!("{base}/junk/"), format!("{base}/good/")];
     let dir = tempfile::tempdir().expect("temp dir");
     let mut progress = Recorder::default();
     download::download(&spec, dir.path(), &mut progress).expect("second mirror is fine");
     assert_eq!(progress.failures.len(), 1);
-    assert!(progress.failures[0].1.contains("not a valid IDX file"), "{:?}", progress.failures);
+    assert!(
+        progress.failures[0].1.contains("not a valid IDX file"),
+        "{:?}",
+        progress.failures
+    );
     assert_eq!(progress.started.len(), 2);
 }
 
@@ -300,7 +354,12 @@ fn without_digests_only_well_formed_idx_is_accepted() {
 fn built_in_table_is_complete() {
     let mnist = download::builtin("mnist").expect("mnist");
     assert_eq!(mnist.mirrors.len(), 2);
-    assert!(mnist.mirrors.iter().all(|m| m.starts_with("https://") && m.ends_with("/mnist/")));
+    assert!(
+        mnist
+            .mirrors
+            .iter()
+            .all(|m| m.starts_with("https://") && m.ends_with("/mnist/"))
+    );
     let fashion = download::builtin("fashion-mnist").expect("fashion-mnist");
     for set in [&mnist, &fashion] {
         let names: Vec<&str> = set.files.iter().map(|f| f.name.as_str()).collect();
@@ -315,7 +374,10 @@ fn built_in_table_is_complete() {
         );
         for file in &set.files {
             for digest in file.sha256.iter().chain(&file.content_sha256) {
-                assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()), "{digest}");
+                assert!(
+                    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{digest}"
+                );
             }
             assert!(file.sha256.is_some());
         }

@@ -31,7 +31,10 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 fn read_err(path: &Path) -> Error {
     let err = IdxArray::read_file(path).expect_err("crafted file must be refused");
     let message = err.to_string();
-    assert!(message.contains(&path.display().to_string()), "message does not name the file: {message}");
+    assert!(
+        message.contains(&path.display().to_string()),
+        "message does not name the file: {message}"
+    );
     err
 }
 
@@ -44,7 +47,11 @@ fn sample_arrays() -> Vec<IdxArray> {
         IdxData::I16((0..n).map(|i| (i as i16 - 12) * 1000 + 7).collect()),
         IdxData::I32((0..n).map(|i| (i as i32 - 12) * 100_000_007).collect()),
         IdxData::F32((0..n).map(|i| (i as f32 - 12.5) * 1.5e-3).collect()),
-        IdxData::F64((0..n).map(|i| (i as f64 - 12.5) * 1.234_567_890_123e100).collect()),
+        IdxData::F64(
+            (0..n)
+                .map(|i| (i as f64 - 12.5) * 1.234_567_890_123e100)
+                .collect(),
+        ),
     ];
     datas
         .into_iter()
@@ -57,10 +64,15 @@ fn every_type_round_trips_plain_and_gzip_through_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     for array in sample_arrays() {
         for compression in [Compression::None, Compression::Gzip] {
-            let path = dir.path().join(format!("{}-{compression:?}", array.element_type()));
+            let path = dir
+                .path()
+                .join(format!("{}-{compression:?}", array.element_type()));
             array.write_file(&path, compression).expect("write");
             let bytes = std::fs::read(&path).expect("read back");
-            assert_eq!(bytes.starts_with(&[0x1f, 0x8b]), compression == Compression::Gzip);
+            assert_eq!(
+                bytes.starts_with(&[0x1f, 0x8b]),
+                compression == Compression::Gzip
+            );
             assert_eq!(IdxArray::read_file(&path).expect("read"), array);
         }
     }
@@ -83,7 +95,9 @@ fn every_type_and_rank_round_trips_through_readers() {
             let array = IdxArray::new(dims.clone(), data).expect("valid shape");
             for compression in [Compression::None, Compression::Gzip] {
                 let mut bytes = Vec::new();
-                array.write(&mut bytes, compression).expect("write to memory");
+                array
+                    .write(&mut bytes, compression)
+                    .expect("write to memory");
                 let back = IdxArray::read(bytes.as_slice(), "memory").expect("read");
                 assert_eq!(back, array);
                 assert_eq!(back.element_type(), element);
@@ -98,14 +112,23 @@ fn written_bytes_follow_the_format_exactly() {
     let array = IdxArray::new(vec![2, 1], IdxData::I16(vec![0x0102, -2])).expect("valid shape");
     let mut bytes = Vec::new();
     array.write(&mut bytes, Compression::None).expect("write");
-    assert_eq!(bytes, [0, 0, 0x0B, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0x01, 0x02, 0xFF, 0xFE]);
+    assert_eq!(
+        bytes,
+        [
+            0, 0, 0x0B, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0x01, 0x02, 0xFF, 0xFE
+        ]
+    );
 }
 
 #[test]
 fn large_multibyte_arrays_cross_conversion_chunks() {
     // More than one 64 KiB conversion chunk, and not a multiple of it.
     let n = 50_001;
-    let array = IdxArray::new(vec![n], IdxData::F64((0..n).map(|i| i as f64 / 3.0).collect())).expect("shape");
+    let array = IdxArray::new(
+        vec![n],
+        IdxData::F64((0..n).map(|i| i as f64 / 3.0).collect()),
+    )
+    .expect("shape");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("big.idx.gz");
     array.write_file(&path, Compression::Gzip).expect("write");
@@ -118,10 +141,17 @@ fn gzip_is_detected_by_magic_not_name() {
     let array = IdxArray::new(vec![3], IdxData::U8(vec![1, 2, 3])).expect("shape");
     let plain_named_gz = dir.path().join("plain.gz");
     let gzip_without_suffix = dir.path().join("compressed-idx1-ubyte");
-    array.write_file(&plain_named_gz, Compression::None).expect("write");
-    array.write_file(&gzip_without_suffix, Compression::Gzip).expect("write");
+    array
+        .write_file(&plain_named_gz, Compression::None)
+        .expect("write");
+    array
+        .write_file(&gzip_without_suffix, Compression::Gzip)
+        .expect("write");
     assert_eq!(IdxArray::read_file(&plain_named_gz).expect("read"), array);
-    assert_eq!(IdxArray::read_file(&gzip_without_suffix).expect("read"), array);
+    assert_eq!(
+        IdxArray::read_file(&gzip_without_suffix).expect("read"),
+        array
+    );
 }
 
 #[test]
@@ -145,7 +175,13 @@ fn bad_magic_is_refused() {
     bytes[0] = 0x7f;
     bytes.push(1);
     let path = write_temp(&dir, "bad-magic", &bytes);
-    assert!(matches!(read_err(&path), Error::BadMagic { found: [0x7f, 0, 8, 1], .. }));
+    assert!(matches!(
+        read_err(&path),
+        Error::BadMagic {
+            found: [0x7f, 0, 8, 1],
+            ..
+        }
+    ));
     let text = write_temp(&dir, "text", b"hello, world");
     assert!(matches!(read_err(&text), Error::BadMagic { .. }));
 }
@@ -158,7 +194,10 @@ fn unknown_type_code_is_refused() {
         bytes.push(0);
         let path = write_temp(&dir, &format!("type-{code}"), &bytes);
         let err = read_err(&path);
-        assert!(matches!(err, Error::UnknownType { code: c, .. } if c == code), "{err}");
+        assert!(
+            matches!(err, Error::UnknownType { code: c, .. } if c == code),
+            "{err}"
+        );
     }
 }
 
@@ -168,16 +207,27 @@ fn zero_dimensions_are_refused() {
     let none = write_temp(&dir, "rank0", &header(0x08, &[]));
     assert!(matches!(read_err(&none), Error::NoDimensions { .. }));
     let zero = write_temp(&dir, "dim0", &header(0x08, &[3, 0, 2]));
-    assert!(matches!(read_err(&zero), Error::ZeroDimension { index: 1, .. }));
+    assert!(matches!(
+        read_err(&zero),
+        Error::ZeroDimension { index: 1, .. }
+    ));
 }
 
 #[test]
 fn overflowing_dimensions_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     // 2^96 elements: overflows on every platform, before anything is allocated.
-    let path = write_temp(&dir, "overflow", &header(0x08, &[u32::MAX, u32::MAX, u32::MAX]));
+    let path = write_temp(
+        &dir,
+        "overflow",
+        &header(0x08, &[u32::MAX, u32::MAX, u32::MAX]),
+    );
     assert!(matches!(read_err(&path), Error::DimensionOverflow { .. }));
-    let path = write_temp(&dir, "overflow-f64", &header(0x0E, &[u32::MAX, u32::MAX, 1 << 30]));
+    let path = write_temp(
+        &dir,
+        "overflow-f64",
+        &header(0x0E, &[u32::MAX, u32::MAX, 1 << 30]),
+    );
     assert!(matches!(read_err(&path), Error::DimensionOverflow { .. }));
 }
 
@@ -185,11 +235,23 @@ fn overflowing_dimensions_are_refused() {
 fn truncated_header_and_data_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let empty = write_temp(&dir, "empty", &[]);
-    assert!(matches!(read_err(&empty), Error::Truncated { part: "header", found: 0, .. }));
+    assert!(matches!(
+        read_err(&empty),
+        Error::Truncated {
+            part: "header",
+            found: 0,
+            ..
+        }
+    ));
     let short_dims = write_temp(&dir, "short-dims", &header(0x08, &[60_000, 28, 28])[..9]);
     assert!(matches!(
         read_err(&short_dims),
-        Error::Truncated { part: "header", expected: 16, found: 9, .. }
+        Error::Truncated {
+            part: "header",
+            expected: 16,
+            found: 9,
+            ..
+        }
     ));
     // A header claiming 60000 images over 10 bytes of data: refused from the file length.
     let mut bytes = header(0x08, &[60_000, 28, 28]);
@@ -197,12 +259,22 @@ fn truncated_header_and_data_are_refused() {
     let short = write_temp(&dir, "short-data", &bytes);
     assert!(matches!(
         read_err(&short),
-        Error::Truncated { part: "data", expected: 47_040_000, found: 10, .. }
+        Error::Truncated {
+            part: "data",
+            expected: 47_040_000,
+            found: 10,
+            ..
+        }
     ));
     let short_gz = write_temp(&dir, "short-data.gz", &gzip(&bytes));
     assert!(matches!(
         read_err(&short_gz),
-        Error::Truncated { part: "data", expected: 47_040_000, found: 10, .. }
+        Error::Truncated {
+            part: "data",
+            expected: 47_040_000,
+            found: 10,
+            ..
+        }
     ));
     // Multi-byte elements: 3 i32 declared, 9 bytes present.
     let mut bytes = header(0x0C, &[3]);
@@ -210,7 +282,12 @@ fn truncated_header_and_data_are_refused() {
     let short_i32 = write_temp(&dir, "short-i32.gz", &gzip(&bytes));
     assert!(matches!(
         read_err(&short_i32),
-        Error::Truncated { part: "data", expected: 12, found: 9, .. }
+        Error::Truncated {
+            part: "data",
+            expected: 12,
+            found: 9,
+            ..
+        }
     ));
 }
 
@@ -220,18 +297,37 @@ fn trailing_bytes_are_refused() {
     let mut bytes = header(0x08, &[2]);
     bytes.extend_from_slice(&[1, 2, 3, 4, 5]);
     let plain = write_temp(&dir, "trailing", &bytes);
-    assert!(matches!(read_err(&plain), Error::TrailingBytes { expected: 2, extra: 3, .. }));
+    assert!(matches!(
+        read_err(&plain),
+        Error::TrailingBytes {
+            expected: 2,
+            extra: 3,
+            ..
+        }
+    ));
     let gz = write_temp(&dir, "trailing.gz", &gzip(&bytes));
-    assert!(matches!(read_err(&gz), Error::TrailingBytes { expected: 2, extra: 3, .. }));
+    assert!(matches!(
+        read_err(&gz),
+        Error::TrailingBytes {
+            expected: 2,
+            extra: 3,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn corrupt_gzip_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let array = IdxArray::new(vec![100, 10], IdxData::U8((0..1000).map(|i| (i * 7 % 251) as u8).collect()))
-        .expect("shape");
+    let array = IdxArray::new(
+        vec![100, 10],
+        IdxData::U8((0..1000).map(|i| (i * 7 % 251) as u8).collect()),
+    )
+    .expect("shape");
     let mut compressed = Vec::new();
-    array.write(&mut compressed, Compression::Gzip).expect("write");
+    array
+        .write(&mut compressed, Compression::Gzip)
+        .expect("write");
 
     // Garbage right after the gzip header: the deflate stream is invalid.
     let mut garbage = compressed.clone();
@@ -260,7 +356,10 @@ fn corrupt_gzip_is_refused() {
     let mut junk = compressed;
     junk.extend_from_slice(b"junk");
     let path = write_temp(&dir, "junk.gz", &junk);
-    assert!(matches!(read_err(&path), Error::CorruptGzip { .. } | Error::TrailingBytes { .. }));
+    assert!(matches!(
+        read_err(&path),
+        Error::CorruptGzip { .. } | Error::TrailingBytes { .. }
+    ));
 }
 
 #[test]

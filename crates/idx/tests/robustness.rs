@@ -58,7 +58,10 @@ fn read_and_measure(bytes: &[u8]) -> usize {
     let largest = LARGEST.with(Cell::get);
     if let Err(err) = result {
         // Every error names the file it is about.
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
     largest
 }
@@ -93,7 +96,11 @@ fn valid_file(code_index: usize, gzipped: bool) -> Vec<u8> {
     };
     let array = IdxArray::new(vec![3, 4, 5], data).expect("shape");
     let mut bytes = Vec::new();
-    let compression = if gzipped { Compression::Gzip } else { Compression::None };
+    let compression = if gzipped {
+        Compression::Gzip
+    } else {
+        Compression::None
+    };
     array.write(&mut bytes, compression).expect("write");
     bytes
 }

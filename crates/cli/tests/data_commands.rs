@@ -1,0 +1,193 @@
+//! `digits info`, `show` and `download` run as a user would, on the committed MNIST sample.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist-sample")
+}
+
+/// The binary with a clean environment: no `DIGITS_DATA`, an empty cache folder, no backtraces.
+fn digits(cache: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
+    command
+        .env_remove("DIGITS_DATA")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env("XDG_CACHE_HOME", cache)
+        .env("HOME", cache);
+    command
+}
+
+fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("run digits");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// A fresh folder under Cargo's scratch space for integration tests.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("digits-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+#[test]
+fn info_reports_counts_shapes_histogram_and_checksums() {
+    let cache = scratch("info");
+    let (output, stdout, stderr) = run(digits(&cache).arg("info").arg("--data").arg(sample_dir()));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("train: 500 images of 28x28, 10 classes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("test: 200 images of 28x28, 10 classes"),
+        "{stdout}"
+    );
+    // First histogram rows: 50 zeros and 66 ones in the training sample.
+    assert!(stdout.contains("      0      50  10.00%"), "{stdout}");
+    assert!(stdout.contains("      1      66  13.20%"), "{stdout}");
+    let labels = sample_dir().join("train-labels-idx1-ubyte.gz");
+    let digest = format!(
+        "{:x}",
+        Sha256::digest(std::fs::read(&labels).expect("fixture"))
+    );
+    assert!(stdout.contains(&digest), "{stdout}");
+    assert!(stdout.contains("train-labels-idx1-ubyte.gz"), "{stdout}");
+}
+
+#[test]
+fn info_uses_digits_data_from_the_environment() {
+    let cache = scratch("env");
+    let (output, stdout, stderr) = run(digits(&cache).arg("info").env("DIGITS_DATA", sample_dir()));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("(from DIGITS_DATA)"), "{stdout}");
+}
+
+#[test]
+fn show_writes_a_png_grid_of_the_expected_size() {
+    let dir = scratch("show");
+    let out = dir.join("grid.png");
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["show", "--data"])
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(&out));
+    assert!(output.status.success(), "{stderr}");
+    let grid = image::open(&out).expect("a readable PNG").to_rgb8();
+    // 5 × 5 cells of 84 × (84 + 5 + 21) pixels, with 8 pixels around and between them.
+    assert_eq!(grid.dimensions(), (8 + 5 * (84 + 8), 8 + 5 * (110 + 8)));
+    // The first image (a 5) has white ink; its label under it is drawn in black.
+    let image_area = (8..92).flat_map(|y| (8..92).map(move |x| (x, y)));
+    assert!(
+        image_area
+            .clone()
+            .any(|(x, y)| grid.get_pixel(x, y).0 == [255; 3])
+    );
+    let label_area = (97..118).flat_map(|y| (8..92).map(move |x| (x, y)));
+    assert!(
+        label_area
+            .clone()
+            .any(|(x, y)| grid.get_pixel(x, y).0 == [0; 3])
+    );
+
+    let smaller = dir.join("ten.png");
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args(["show", "--split", "test", "--count", "10", "--data"])
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(&smaller));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("wrote 10 test images"), "{stdout}");
+    assert_eq!(
+        image::open(&smaller).expect("PNG").to_rgb8().dimensions(),
+        (8 + 4 * 92, 8 + 3 * 118)
+    );
+}
+
+#[test]
+fn bad_data_folder_is_a_clear_error() {
+    let dir = scratch("bad-data");
+    let missing = dir.join("no-such-folder");
+    let (output, stdout, stderr) = run(digits(&dir).arg("info").arg("--data").arg(&missing));
+    assert!(!output.status.success());
+    assert!(stdout.is_empty(), "{stdout}");
+    for needle in [
+        missing.display().to_string().as_str(),
+        "no such folder",
+        "digits download",
+        "DIGITS_DATA",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    // A folder that exists but lacks a file names the file.
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["show", "--out", "x.png", "--data"])
+        .arg(&dir));
+    assert!(!output.status.success());
+    assert!(stderr.contains("train-images-idx3-ubyte"), "{stderr}");
+}
+
+#[test]
+fn nothing_found_explains_how_to_get_data() {
+    let cache = scratch("no-data");
+    let (output, _, stderr) = run(digits(&cache).arg("info"));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("digits download") && stderr.contains("--data"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn corrupt_file_is_named_in_the_error() {
+    let dir = scratch("corrupt");
+    for entry in std::fs::read_dir(sample_dir()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, dir.join(name)).expect("copy fixture");
+        }
+    }
+    let broken = dir.join("t10k-labels-idx1-ubyte.gz");
+    std::fs::write(&broken, [0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad]).expect("break file");
+    let (output, _, stderr) = run(digits(&dir).arg("info").arg("--data").arg(&dir));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&broken.display().to_string()) && stderr.contains("gzip"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn download_into_an_unusable_folder_fails_cleanly() {
+    let dir = scratch("download");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a folder").expect("write");
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["download", "--dir"])
+        .arg(file.join("sub")));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot download mnist") && stderr.contains("a-file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn download_lists_the_known_datasets() {
+    let dir = scratch("download-help");
+    let (output, stdout, _) = run(digits(&dir).args(["download", "--help"]));
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("mnist") && stdout.contains("fashion-mnist"),
+        "{stdout}"
+    );
+    let (output, _, stderr) = run(digits(&dir).args(["download", "--dataset", "cifar"]));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+}
