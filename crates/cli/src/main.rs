@@ -21,6 +21,10 @@ enum Command {
     Download(commands::download::Args),
     /// List the GPU adapters wgpu finds and which one is the default.
     Devices(commands::devices::Args),
+    /// Check every GPU kernel against the CPU backend; exits with 1 on any mismatch.
+    Check(commands::check::Args),
+    /// Measure speed: `digits bench kernels`.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +34,7 @@ fn main() -> anyhow::Result<()> {
         Command::Show(args) => commands::show::run(args),
         Command::Download(args) => commands::download::run(args),
         Command::Devices(args) => commands::devices::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     }
 }

@@ -26,6 +26,8 @@
 //! # Ok::<(), digits_idx::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod batch;
 mod dataset;
 pub mod download;

@@ -40,7 +40,7 @@ fn read_err(path: &Path) -> Error {
 
 fn sample_arrays() -> Vec<IdxArray> {
     let dims = vec![2, 3, 4];
-    let n = 24;
+    let n: usize = 24;
     let datas = [
         IdxData::U8((0..n).map(|i| (i * 11) as u8).collect()),
         IdxData::I8((0..n).map(|i| (i as i8 - 12) * 10).collect()),

@@ -1,6 +1,8 @@
 //! CPU-versus-GPU conformance checks: each GPU kernel against its CPU twin on random inputs over many
 //! shapes, with the output poisoned (NaN) before the run. `cargo test` and `digits check` run the same checks.
 
+pub mod dense;
+
 use crate::{Backend, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
 
 /// How close a GPU result must be to the CPU's: `|gpu - cpu| <= abs + rel * |cpu|` for every element.
@@ -31,6 +33,9 @@ impl Tolerance {
 
 impl std::fmt::Display for Tolerance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.abs == 0.0 && self.rel == 0.0 {
+            return write!(f, "exact");
+        }
         write!(f, "{:.0e}+{:.0e}·|x|", self.abs, self.rel)
     }
 }
@@ -70,6 +75,11 @@ impl Report {
     pub fn compare(&mut self, shape: &str, gpu: &[f32], cpu: &[f32], tol: Tolerance) {
         self.shapes += 1;
         self.tolerance = tol.to_string();
+        self.compare_also(shape, gpu, cpu, tol);
+    }
+
+    /// Compares another output of the same shape (a kernel with several outputs), counting no new shape.
+    pub fn compare_also(&mut self, shape: &str, gpu: &[f32], cpu: &[f32], tol: Tolerance) {
         if gpu.len() != cpu.len() {
             self.mismatches
                 .push(format!("{shape}: GPU gave {} values, CPU {}", gpu.len(), cpu.len()));
@@ -245,6 +255,18 @@ pub fn check_gemm(gpu: &Gpu) -> Result<Vec<Report>> {
 /// Runs every conformance check on `gpu`.
 pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     let mut reports = check_gemm(gpu)?;
-    let _ = &mut reports;
+    reports.push(dense::check_add(gpu)?);
+    reports.push(dense::check_scale(gpu)?);
+    reports.push(dense::check_relu(gpu)?);
+    reports.push(dense::check_relu_backward(gpu)?);
+    reports.push(dense::check_fill(gpu)?);
+    reports.push(dense::check_gather_normalize(gpu)?);
+    reports.push(dense::check_gather_labels(gpu)?);
+    reports.push(dense::check_sum_axis(gpu)?);
+    reports.push(dense::check_argmax(gpu)?);
+    reports.push(dense::check_softmax(gpu)?);
+    reports.push(dense::check_softmax_cross_entropy(gpu)?);
+    reports.push(dense::check_adam(gpu)?);
+    reports.push(dense::check_sgd(gpu)?);
     Ok(reports)
 }

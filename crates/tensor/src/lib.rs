@@ -17,6 +17,7 @@
 //! ```
 
 mod backend;
+pub mod bench;
 pub mod conformance;
 pub mod cpu;
 mod element;
@@ -24,6 +25,7 @@ mod error;
 pub mod gpu;
 pub mod ops;
 pub mod shaders;
+pub mod warmup;
 
 pub use backend::Backend;
 pub use cpu::{Cpu, CpuBuf};

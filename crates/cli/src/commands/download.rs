@@ -38,6 +38,7 @@ impl DatasetArg {
     }
 }
 
+/// Downloads and verifies the chosen dataset, showing progress on stderr.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.dataset.name();
     let source = download::builtin(name)?;
@@ -94,7 +95,7 @@ impl Progress for BarProgress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        eprintln!("warning: {file}: {url} failed ({reason}); trying the next mirror");
+        eprintln!("warning: {file}: {url} failed: {reason}");
     }
 
     fn finished(&mut self, report: &FileReport) {

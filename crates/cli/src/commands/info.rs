@@ -16,6 +16,7 @@ pub struct Args {
 /// Length of the longest histogram bar, in characters.
 const BAR_WIDTH: usize = 40;
 
+/// Prints what the dataset folder holds.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (location, dataset) = args.data.load()?;
     println!(

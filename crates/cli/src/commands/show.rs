@@ -37,6 +37,7 @@ const PADDING: u32 = 8;
 /// Space between an image and its label.
 const LABEL_GAP: u32 = 5;
 
+/// Draws the grid and writes it to `--out`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let location = args.data.locate()?;
     let split = Split::from(args.split);

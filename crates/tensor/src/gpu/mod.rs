@@ -255,9 +255,22 @@ impl Gpu {
         Ok(pool::wrap(&self.inner.pool, buffer, usage))
     }
 
-    fn new_buf<T: Element>(&self, len: usize) -> Result<GpuBuf<T>> {
+    /// A pooled buffer of `len` elements with undefined contents, for scratch that a kernel overwrites.
+    pub(crate) fn new_buf<T: Element>(&self, len: usize) -> Result<GpuBuf<T>> {
         Ok(GpuBuf {
             raw: self.allocate(padded_bytes::<T>(len), STORAGE_USAGE)?,
+            offset: 0,
+            len,
+            _element: PhantomData,
+        })
+    }
+
+    /// A pooled buffer that kernels may also bind as a uniform buffer, for small tables that every invocation
+    /// reads at the same index (convolution weights): CPU-emulated adapters load uniform data with one scalar
+    /// load where a storage load costs one load per invocation.
+    pub(crate) fn new_uniform_buf<T: Element>(&self, len: usize) -> Result<GpuBuf<T>> {
+        Ok(GpuBuf {
+            raw: self.allocate(padded_bytes::<T>(len), STORAGE_USAGE | wgpu::BufferUsages::UNIFORM)?,
             offset: 0,
             len,
             _element: PhantomData,

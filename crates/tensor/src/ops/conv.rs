@@ -1,6 +1,39 @@
 //! 2-D convolution, NCHW, forward (with fused bias and ReLU) and backward.
+//!
+//! Tensors are flat buffers: a buffer carries no shape, so flattening `[batch, c, h, w]` into
+//! `[batch, c·h·w]` for a dense layer is the same buffer, not a copy. The flatten order is NCHW's (channel,
+//! then row, then column), PyTorch's order.
+//!
+//! The two backends compute the same function by different algorithms:
+//! - CPU: im2col into a per-thread scratch buffer and a `matrixmultiply` GEMM per image, parallel over the
+//!   batch with rayon; the weight gradient sums fixed chunks of the batch in a fixed order.
+//! - GPU: implicit GEMMs with no im2col buffer (`shaders/conv2d_*.wgsl`): each invocation computes a block
+//!   of outputs from the input directly, with the weights re-laid out first (`shaders/conv2d_weights.wgsl`)
+//!   so that they load as vec4 along the block's channels. Every output is summed by one invocation in a
+//!   fixed order, so results are bit-identical run to run.
+//!
+//! ```
+//! use digits_tensor::{Backend, Conv2d, ConvOps, Cpu};
+//!
+//! let cpu = Cpu::new();
+//! // One 3x3 image, one 2x2 filter of ones: each output sums a 2x2 window.
+//! let spec = Conv2d::new(1, 1, 1, (3, 3), (2, 2));
+//! let x = cpu.upload(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])?;
+//! let w = cpu.upload(&[1.0f32; 4])?;
+//! let y = cpu.zeros::<f32>(spec.output_len())?;
+//! cpu.conv2d(&spec, &x, &w, None, &y)?;
+//! assert_eq!(cpu.download(&y)?, vec![12.0, 16.0, 24.0, 28.0]);
+//! # Ok::<(), digits_tensor::TensorError>(())
+//! ```
 
-use crate::{Backend, Result};
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use crate::cpu::{Cpu, CpuBuf};
+use crate::error::{check_len, shape_error};
+use crate::gpu::{Dispatch, Gpu, GpuBuf};
+use crate::{Backend, Element, ElementwiseOps, Result, TensorError, shaders};
 
 /// A convolution of `[batch, in_channels, height, width]` by weights `[out_channels, in_channels, kh, kw]`
 /// (PyTorch's layout), giving `[batch, out_channels, out_height, out_width]`.
@@ -29,6 +62,46 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    /// A stride-1, unpadded ("valid") convolution of `batch` images of `(height, width)` by `(kh, kw)` kernels.
+    pub fn new(
+        batch: usize,
+        in_channels: usize,
+        out_channels: usize,
+        (height, width): (usize, usize),
+        (kernel_h, kernel_w): (usize, usize),
+    ) -> Self {
+        Conv2d {
+            batch,
+            in_channels,
+            out_channels,
+            height,
+            width,
+            kernel_h,
+            kernel_w,
+            stride: 1,
+            padding: 0,
+            relu: false,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the zero padding on every side.
+    pub fn padding(mut self, padding: usize) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Fuses a ReLU after the bias.
+    pub fn relu(mut self) -> Self {
+        self.relu = true;
+        self
+    }
+
     /// Output height: `(height + 2·padding - kernel_h) / stride + 1`.
     pub fn out_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel_h) / self.stride + 1
@@ -49,9 +122,82 @@ impl Conv2d {
     pub fn output_len(&self) -> usize {
         self.batch * self.out_channels * self.out_height() * self.out_width()
     }
-    /// Floating-point operations of the forward pass (a multiply-add counts two).
+    /// Floating-point operations of the forward pass (a multiply-add counts two). Each backward kernel
+    /// (input gradient, weight gradient) costs the same.
     pub fn flops(&self) -> u64 {
         2 * (self.output_len() * self.in_channels * self.kernel_h * self.kernel_w) as u64
+    }
+
+    /// Terms in each output's sum: `in_channels · kernel_h · kernel_w` (the GEMM's k).
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel_h * self.kernel_w
+    }
+
+    fn in_image(&self) -> usize {
+        self.in_channels * self.height * self.width
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    fn out_image(&self) -> usize {
+        self.out_channels * self.out_plane()
+    }
+
+    /// Checks that the spec describes a convolution at all (before any size is computed from it).
+    fn validate(&self, op: &'static str) -> Result<()> {
+        if self.stride == 0 {
+            return Err(shape_error(op, "stride is 0"));
+        }
+        if self.in_channels == 0 || self.out_channels == 0 || self.kernel_h == 0 || self.kernel_w == 0 {
+            return Err(shape_error(op, format!("empty channels or kernel in {self:?}")));
+        }
+        if self.kernel_h > self.height + 2 * self.padding || self.kernel_w > self.width + 2 * self.padding {
+            return Err(shape_error(
+                op,
+                format!(
+                    "a {}x{} kernel does not fit a {}x{} input padded by {}",
+                    self.kernel_h, self.kernel_w, self.height, self.width, self.padding
+                ),
+            ));
+        }
+        let largest = self.input_len().max(self.output_len()).max(self.weight_len());
+        if largest > u32::MAX as usize {
+            return Err(TensorError::Limit(format!("{op}: {largest} elements exceed 32-bit indexing")));
+        }
+        Ok(())
+    }
+
+    fn check_forward(&self, input: usize, weight: usize, bias: Option<usize>, out: usize) -> Result<()> {
+        self.validate("conv2d")?;
+        check_len("conv2d", "input", input, self.input_len())?;
+        check_len("conv2d", "weight", weight, self.weight_len())?;
+        check_len("conv2d", "out", out, self.output_len())?;
+        if let Some(bias) = bias {
+            check_len("conv2d", "bias", bias, self.out_channels)?;
+        }
+        Ok(())
+    }
+
+    fn check_backward_input(&self, grad_out: usize, weight: usize, grad_in: usize) -> Result<()> {
+        const OP: &str = "conv2d_backward_input";
+        self.validate(OP)?;
+        check_len(OP, "grad_out", grad_out, self.output_len())?;
+        check_len(OP, "weight", weight, self.weight_len())?;
+        check_len(OP, "grad_in", grad_in, self.input_len())
+    }
+
+    fn check_backward_weight(&self, input: usize, grad_out: usize, grad_weight: usize, grad_bias: Option<usize>) -> Result<()> {
+        const OP: &str = "conv2d_backward_weight";
+        self.validate(OP)?;
+        check_len(OP, "input", input, self.input_len())?;
+        check_len(OP, "grad_out", grad_out, self.output_len())?;
+        check_len(OP, "grad_weight", grad_weight, self.weight_len())?;
+        if let Some(bias) = grad_bias {
+            check_len(OP, "grad_bias", bias, self.out_channels)?;
+        }
+        Ok(())
     }
 }
 
@@ -84,4 +230,612 @@ pub trait ConvOps: Backend {
         grad_weight: &Self::Buf<f32>,
         grad_bias: Option<&Self::Buf<f32>>,
     ) -> Result<()>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CPU: im2col + GEMM per image.
+
+thread_local! {
+    /// The im2col matrix of the image a thread is working on; grows to the largest layer and stays.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer, at least `len` long (contents undefined).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        f(&mut scratch[..len])
+    })
+}
+
+/// Images the weight gradient sums per partial: fixed (not derived from the thread count), so the sum's
+/// order, and with it every bit of the result, is the same on every machine.
+const WEIGHT_GRAD_CHUNK: usize = 8;
+
+/// `c[m,n] = a[m,k]·b[k,n] (+ c if accumulate)`, with row and column strides for a and b, c row-major.
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    if m * n == 0 {
+        return;
+    }
+    assert!((m - 1) * rsa + (k.max(1) - 1) * csa < a.len().max(1) || k == 0, "sgemm: A out of bounds");
+    assert!((k.max(1) - 1) * rsb + (n - 1) * csb < b.len().max(1) || k == 0, "sgemm: B out of bounds");
+    assert!(c.len() >= m * n, "sgemm: C out of bounds");
+    // SAFETY: the asserts above keep every strided access of A and B in bounds, C holds m×n row-major
+    // elements and is exclusively borrowed.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Whether the im2col matrix of an image is the image itself (1×1 kernel, stride 1, no padding).
+fn is_pointwise(s: &Conv2d) -> bool {
+    s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.padding == 0
+}
+
+/// For kernel column `kx`, the output columns whose input column is inside the image, and that input
+/// column for the first of them: `ix = ox·stride + kx - padding`.
+fn valid_columns(s: &Conv2d, kx: usize) -> (usize, usize) {
+    let ow = s.out_width();
+    // First ox with ox·stride + kx >= padding, and one past the last with ox·stride + kx < width + padding.
+    let first = s.padding.saturating_sub(kx).div_ceil(s.stride).min(ow);
+    let end = (s.width + s.padding).saturating_sub(kx).div_ceil(s.stride).min(ow);
+    (first, end.max(first))
+}
+
+/// `col[(c·kh + ky)·kw + kx][oy·ow + ox] = x[c][oy·s + ky - pad][ox·s + kx - pad]` (0 in the padding).
+fn im2col(s: &Conv2d, x: &[f32], col: &mut [f32]) {
+    let (h, w, oh, ow) = (s.height, s.width, s.out_height(), s.out_width());
+    let plane = oh * ow;
+    let mut rows = col.chunks_exact_mut(plane);
+    for c in 0..s.in_channels {
+        let image = &x[c * h * w..][..h * w];
+        for ky in 0..s.kernel_h {
+            for kx in 0..s.kernel_w {
+                let row = rows.next().expect("col has patch_len rows");
+                let (first, end) = valid_columns(s, kx);
+                for oy in 0..oh {
+                    let out = &mut row[oy * ow..][..ow];
+                    let iy = (oy * s.stride + ky) as isize - s.padding as isize;
+                    if iy < 0 || iy >= h as isize || first == end {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &image[iy as usize * w..][..w];
+                    out[..first].fill(0.0);
+                    out[end..].fill(0.0);
+                    let ix0 = first * s.stride + kx - s.padding;
+                    if s.stride == 1 {
+                        out[first..end].copy_from_slice(&src[ix0..ix0 + end - first]);
+                    } else {
+                        for (o, ix) in out[first..end].iter_mut().zip((ix0..).step_by(s.stride)) {
+                            *o = src[ix];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: `x` (overwritten) = the sum of every column entry at its input position, in a
+/// fixed order.
+fn col2im(s: &Conv2d, col: &[f32], x: &mut [f32]) {
+    let (h, w, oh, ow) = (s.height, s.width, s.out_height(), s.out_width());
+    let plane = oh * ow;
+    x.fill(0.0);
+    let mut rows = col.chunks_exact(plane);
+    for c in 0..s.in_channels {
+        let image = &mut x[c * h * w..][..h * w];
+        for ky in 0..s.kernel_h {
+            for kx in 0..s.kernel_w {
+                let row = rows.next().expect("col has patch_len rows");
+                let (first, end) = valid_columns(s, kx);
+                if first == end {
+                    continue;
+                }
+                for oy in 0..oh {
+                    let iy = (oy * s.stride + ky) as isize - s.padding as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let dst = &mut image[iy as usize * w..][..w];
+                    let ix0 = first * s.stride + kx - s.padding;
+                    for (&g, ix) in row[oy * ow + first..oy * ow + end].iter().zip((ix0..).step_by(s.stride)) {
+                        dst[ix] += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ConvOps for Cpu {
+    fn conv2d(
+        &self,
+        spec: &Conv2d,
+        input: &CpuBuf<f32>,
+        weight: &CpuBuf<f32>,
+        bias: Option<&CpuBuf<f32>>,
+        out: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_forward(input.len(), weight.len(), bias.map(CpuBuf::len), out.len())?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let (x, w) = (input.read(), weight.read());
+        let bias = bias.map(CpuBuf::read);
+        let mut y = out.write();
+        let (k, plane, oc) = (spec.patch_len(), spec.out_plane(), spec.out_channels);
+        let image = |(y, x): (&mut [f32], &[f32])| {
+            // y[oc, plane] = w[oc, k] · col[k, plane]
+            if is_pointwise(spec) {
+                sgemm((oc, k, plane), &w, (k, 1), x, (plane, 1), y, false);
+            } else {
+                with_scratch(k * plane, |col| {
+                    im2col(spec, x, col);
+                    sgemm((oc, k, plane), &w, (k, 1), col, (plane, 1), y, false);
+                });
+            }
+            for (o, row) in y.chunks_exact_mut(plane).enumerate() {
+                let b = bias.as_ref().map_or(0.0, |b| b[o]);
+                if spec.relu {
+                    row.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+                } else if b != 0.0 {
+                    row.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        };
+        y.par_chunks_mut(spec.out_image())
+            .zip(x.par_chunks(spec.in_image()))
+            .for_each(image);
+        Ok(())
+    }
+
+    fn conv2d_backward_input(
+        &self,
+        spec: &Conv2d,
+        grad_out: &CpuBuf<f32>,
+        weight: &CpuBuf<f32>,
+        grad_in: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_backward_input(grad_out.len(), weight.len(), grad_in.len())?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let (dy, w) = (grad_out.read(), weight.read());
+        let mut dx = grad_in.write();
+        let (k, plane, oc) = (spec.patch_len(), spec.out_plane(), spec.out_channels);
+        let image = |(dx, dy): (&mut [f32], &[f32])| {
+            // dcol[k, plane] = wᵀ[k, oc] · dy[oc, plane]
+            if is_pointwise(spec) {
+                sgemm((k, oc, plane), &w, (1, k), dy, (plane, 1), dx, false);
+            } else {
+                with_scratch(k * plane, |dcol| {
+                    sgemm((k, oc, plane), &w, (1, k), dy, (plane, 1), dcol, false);
+                    col2im(spec, dcol, dx);
+                });
+            }
+        };
+        dx.par_chunks_mut(spec.in_image())
+            .zip(dy.par_chunks(spec.out_image()))
+            .for_each(image);
+        Ok(())
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        spec: &Conv2d,
+        input: &CpuBuf<f32>,
+        grad_out: &CpuBuf<f32>,
+        grad_weight: &CpuBuf<f32>,
+        grad_bias: Option<&CpuBuf<f32>>,
+    ) -> Result<()> {
+        spec.check_backward_weight(input.len(), grad_out.len(), grad_weight.len(), grad_bias.map(CpuBuf::len))?;
+        let (x, dy) = (input.read(), grad_out.read());
+        let (k, plane, oc) = (spec.patch_len(), spec.out_plane(), spec.out_channels);
+        // One partial [dW | db] per fixed chunk of images, in parallel; then the partials summed in order.
+        let partial = |(x, dy): (&[f32], &[f32])| -> Vec<f32> {
+            let mut sums = vec![0.0f32; oc * k + oc];
+            let (dw, db) = sums.split_at_mut(oc * k);
+            for (i, (x, dy)) in x.chunks_exact(spec.in_image()).zip(dy.chunks_exact(spec.out_image())).enumerate() {
+                // dw[oc, k] += dy[oc, plane] · colᵀ[plane, k]
+                if is_pointwise(spec) {
+                    sgemm((oc, plane, k), dy, (plane, 1), x, (1, plane), dw, i > 0);
+                } else {
+                    with_scratch(k * plane, |col| {
+                        im2col(spec, x, col);
+                        sgemm((oc, plane, k), dy, (plane, 1), col, (1, plane), dw, i > 0);
+                    });
+                }
+                for (b, row) in db.iter_mut().zip(dy.chunks_exact(plane)) {
+                    *b += row.iter().sum::<f32>();
+                }
+            }
+            sums
+        };
+        let partials: Vec<Vec<f32>> = x
+            .par_chunks(WEIGHT_GRAD_CHUNK * spec.in_image())
+            .zip(dy.par_chunks(WEIGHT_GRAD_CHUNK * spec.out_image()))
+            .map(partial)
+            .collect();
+        let mut total = vec![0.0f32; oc * k + oc];
+        for p in &partials {
+            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        grad_weight.write().copy_from_slice(&total[..oc * k]);
+        if let Some(grad_bias) = grad_bias {
+            grad_bias.write().copy_from_slice(&total[oc * k..]);
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// GPU: implicit GEMMs.
+
+/// Uniform parameters shared by the conv kernels (`Params` in `shaders/conv2d_*.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    batch: u32,
+    in_channels: u32,
+    out_channels: u32,
+    height: u32,
+    width: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
+    out_h: u32,
+    out_w: u32,
+    /// Bit 0: add bias (forward) / write the bias gradient (weight gradient); bit 1: ReLU; bit 2: accumulate
+    /// into the output (the weight gradient of a batch split into pieces).
+    flags: u32,
+    /// Channels of the vec4 dimension of a re-laid-out weight matrix, in vec4s.
+    channels4: u32,
+    /// Work items along the kernel's pixel or k dimension, and the blocks of its channel dimension.
+    items: u32,
+    blocks: u32,
+    _pad: u32,
+}
+
+const FLAG_BIAS: u32 = 1;
+const FLAG_RELU: u32 = 2;
+const FLAG_ACCUMULATE: u32 = 4;
+
+/// Invocations per workgroup of the conv kernels (`WG` in the shaders).
+const WG: u64 = 64;
+/// Output pixels and channels per invocation of the forward and input-gradient kernels (`TP`, 2 vec4s).
+const PIXELS_PER_INVOCATION: usize = 4;
+const CHANNELS_PER_INVOCATION: usize = 8;
+/// Output channels and k per invocation of the weight-gradient kernel.
+const WGRAD_CHANNELS: usize = 4;
+const WGRAD_K: usize = 8;
+
+/// The window's geometry as pipeline constants: the kernels' loops over it then unroll.
+fn window_constants(s: &Conv2d) -> [(&'static str, f64); 4] {
+    [
+        ("KH", s.kernel_h as f64),
+        ("KW", s.kernel_w as f64),
+        ("STRIDE", s.stride as f64),
+        ("PAD", s.padding as f64),
+    ]
+}
+
+impl ConvParams {
+    fn new(s: &Conv2d, batch: usize) -> Self {
+        ConvParams {
+            batch: batch as u32,
+            in_channels: s.in_channels as u32,
+            out_channels: s.out_channels as u32,
+            height: s.height as u32,
+            width: s.width as u32,
+            kernel_h: s.kernel_h as u32,
+            kernel_w: s.kernel_w as u32,
+            stride: s.stride as u32,
+            padding: s.padding as u32,
+            out_h: s.out_height() as u32,
+            out_w: s.out_width() as u32,
+            flags: 0,
+            channels4: 0,
+            items: 0,
+            blocks: 0,
+            _pad: 0,
+        }
+    }
+}
+
+/// Images per dispatch so that every per-image buffer's piece fits one binding and starts at an aligned
+/// view: `per_image` lists each batch-major buffer's elements per image. All `batch` when they fit.
+pub(crate) fn images_per_piece<T: Element>(gpu: &Gpu, op: &'static str, batch: usize, per_image: &[usize]) -> Result<usize> {
+    let limit = gpu.max_binding_elements::<T>();
+    let align = gpu.view_alignment::<T>();
+    let largest = per_image.iter().copied().max().unwrap_or(1).max(1);
+    if largest * batch <= limit {
+        return Ok(batch.max(1));
+    }
+    // Pieces must start at multiples of `align` elements in every buffer.
+    let step = per_image
+        .iter()
+        .map(|&n| align / gcd(n.max(1), align))
+        .fold(1, lcm);
+    let images = limit / largest / step * step;
+    if images == 0 {
+        return Err(TensorError::Limit(format!(
+            "{op}: {step} images of {largest} elements exceed one binding ({limit} elements) on {}",
+            gpu.info().name
+        )));
+    }
+    Ok(images)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    a / gcd(a, b) * b
+}
+
+impl Gpu {
+    /// Weights `[oc, ic, kh, kw]` re-laid out for the forward kernel: `[ic·kh·kw][oc padded to vec4s]`.
+    fn conv_weights_forward(&self, spec: &Conv2d, weight: &GpuBuf<f32>) -> Result<(GpuBuf<f32>, u32)> {
+        let oc4 = spec.out_channels.div_ceil(4);
+        self.relayout_weights(spec, weight, "forward_layout", spec.patch_len() * oc4 * 4, oc4)
+    }
+
+    /// Weights re-laid out for the input-gradient kernel: `[oc·kh·kw][ic padded to vec4s]`.
+    fn conv_weights_backward(&self, spec: &Conv2d, weight: &GpuBuf<f32>) -> Result<(GpuBuf<f32>, u32)> {
+        let ic4 = spec.in_channels.div_ceil(4);
+        let len = spec.out_channels * spec.kernel_h * spec.kernel_w * ic4 * 4;
+        self.relayout_weights(spec, weight, "backward_layout", len, ic4)
+    }
+
+    fn relayout_weights(
+        &self,
+        spec: &Conv2d,
+        weight: &GpuBuf<f32>,
+        entry: &'static str,
+        len: usize,
+        channels4: usize,
+    ) -> Result<(GpuBuf<f32>, u32)> {
+        let relaid = self.new_buf::<f32>(len)?;
+        let mut params = ConvParams::new(spec, 0);
+        params.channels4 = channels4 as u32;
+        params.items = len as u32;
+        self.dispatch(Dispatch {
+            kernel: &shaders::CONV2D_WEIGHTS,
+            entry,
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            buffers: &[weight.binding(), relaid.binding()],
+            workgroups: self.grid_1d((len as u64).div_ceil(WG))?,
+        })?;
+        Ok((relaid, channels4 as u32))
+    }
+}
+
+impl ConvOps for Gpu {
+    fn conv2d(
+        &self,
+        spec: &Conv2d,
+        input: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        bias: Option<&GpuBuf<f32>>,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_forward(input.len(), weight.len(), bias.map(GpuBuf::len), out.len())?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let (wt, oc4) = self.conv_weights_forward(spec, weight)?;
+        let per_piece = images_per_piece::<f32>(self, "conv2d", spec.batch, &[spec.in_image(), spec.out_image()])?;
+        let flags = if bias.is_some() { FLAG_BIAS } else { 0 } | if spec.relu { FLAG_RELU } else { 0 };
+        // Without a bias, the weights stand in for the unused binding (both are read-only).
+        let bias = bias.unwrap_or(&wt);
+        let (xentry, xtp, xtc) = experiment("CW_FWD");
+        if xentry.starts_with("uw") {
+            let k = spec.patch_len();
+            let groups = spec.out_channels.div_ceil(xtc);
+            let stride = (k * xtc).next_multiple_of(64);
+            let len = (groups - 1) * stride + 16384;
+            let wg = self.new_uniform_buf::<f32>(len)?;
+            let mut params = ConvParams::new(spec, 0);
+            params.channels4 = xtc as u32;
+            params.items = len as u32;
+            params.blocks = stride as u32;
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_WEIGHTS,
+                entry: "grouped_layout",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[weight.binding(), wg.binding()],
+                workgroups: self.grid_1d((len as u64).div_ceil(WG))?,
+            })?;
+            let items = spec.batch * spec.out_plane();
+            for g in 0..groups {
+                let window = self.slice(&wg, g * stride, 16384)?;
+                let mut params = ConvParams::new(spec, spec.batch);
+                params.flags = flags;
+                params.channels4 = oc4;
+                params.items = items as u32;
+                params.blocks = 1;
+                params._pad = g as u32;
+                self.dispatch(Dispatch {
+                    kernel: &shaders::CONV2D_FORWARD,
+                    entry: xentry,
+                    constants: &window_constants(spec),
+                    params: bytemuck::bytes_of(&params),
+                    buffers: &[input.binding(), window.binding(), bias.binding(), out.binding()],
+                    workgroups: self.grid_1d((items.div_ceil(xtp) as u64).div_ceil(WG))?,
+                })?;
+            }
+            return Ok(());
+        }
+        let blocks = spec.out_channels.div_ceil(xtc);
+        for first in (0..spec.batch).step_by(per_piece) {
+            let n = per_piece.min(spec.batch - first);
+            let x = self.slice(input, first * spec.in_image(), n * spec.in_image())?;
+            let y = self.slice(out, first * spec.out_image(), n * spec.out_image())?;
+            let items = n * spec.out_plane();
+            let mut params = ConvParams::new(spec, n);
+            params.flags = flags;
+            params.channels4 = oc4;
+            params.items = items as u32;
+            params.blocks = blocks as u32;
+            let invocations = (items.div_ceil(xtp) * blocks) as u64;
+            let workgroups = if xentry.contains('w') {
+                let mut g = self.grid_1d((items.div_ceil(xtp) as u64).div_ceil(WG))?;
+                g[2] = blocks as u32;
+                g
+            } else {
+                self.grid_1d(invocations.div_ceil(WG))?
+            };
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_FORWARD,
+                entry: xentry,
+                constants: &window_constants(spec),
+                params: bytemuck::bytes_of(&params),
+                buffers: &[x.binding(), wt.binding(), bias.binding(), y.binding()],
+                workgroups,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn conv2d_backward_input(
+        &self,
+        spec: &Conv2d,
+        grad_out: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        grad_in: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_backward_input(grad_out.len(), weight.len(), grad_in.len())?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let (wb, ic4) = self.conv_weights_backward(spec, weight)?;
+        let per_piece = images_per_piece::<f32>(
+            self,
+            "conv2d_backward_input",
+            spec.batch,
+            &[spec.in_image(), spec.out_image()],
+        )?;
+        let blocks = spec.in_channels.div_ceil(CHANNELS_PER_INVOCATION);
+        for first in (0..spec.batch).step_by(per_piece) {
+            let n = per_piece.min(spec.batch - first);
+            let dy = self.slice(grad_out, first * spec.out_image(), n * spec.out_image())?;
+            let dx = self.slice(grad_in, first * spec.in_image(), n * spec.in_image())?;
+            let items = n * spec.height * spec.width;
+            let mut params = ConvParams::new(spec, n);
+            params.channels4 = ic4;
+            params.items = items as u32;
+            params.blocks = blocks as u32;
+            let invocations = (items.div_ceil(PIXELS_PER_INVOCATION) * blocks) as u64;
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_BACKWARD_INPUT,
+                entry: "main",
+                constants: &[("STRIDE", spec.stride as f64)],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[dy.binding(), wb.binding(), dx.binding()],
+                workgroups: self.grid_1d(invocations.div_ceil(WG))?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        spec: &Conv2d,
+        input: &GpuBuf<f32>,
+        grad_out: &GpuBuf<f32>,
+        grad_weight: &GpuBuf<f32>,
+        grad_bias: Option<&GpuBuf<f32>>,
+    ) -> Result<()> {
+        spec.check_backward_weight(input.len(), grad_out.len(), grad_weight.len(), grad_bias.map(GpuBuf::len))?;
+        if spec.batch == 0 {
+            // An empty sum: the gradients are zero.
+            self.fill(grad_weight, 0.0)?;
+            if let Some(grad_bias) = grad_bias {
+                self.fill(grad_bias, 0.0)?;
+            }
+            return Ok(());
+        }
+        let per_piece = images_per_piece::<f32>(
+            self,
+            "conv2d_backward_weight",
+            spec.batch,
+            &[spec.in_image(), spec.out_image()],
+        )?;
+        let k = spec.patch_len();
+        let blocks = spec.out_channels.div_ceil(WGRAD_CHANNELS);
+        let k_blocks = k.div_ceil(WGRAD_K);
+        // Without a bias gradient, a scratch word stands in for its binding and bit 0 stays clear (two
+        // writable bindings must not alias).
+        let unused;
+        let (bias_flag, db) = match grad_bias {
+            Some(db) => (FLAG_BIAS, db),
+            None => {
+                unused = self.new_buf::<f32>(1)?;
+                (0, &unused)
+            }
+        };
+        for first in (0..spec.batch).step_by(per_piece) {
+            let n = per_piece.min(spec.batch - first);
+            let x = self.slice(input, first * spec.in_image(), n * spec.in_image())?;
+            let dy = self.slice(grad_out, first * spec.out_image(), n * spec.out_image())?;
+            let mut params = ConvParams::new(spec, n);
+            params.flags = bias_flag | if first > 0 { FLAG_ACCUMULATE } else { 0 };
+            params.items = k as u32;
+            params.blocks = blocks as u32;
+            let invocations = (k_blocks * blocks) as u64;
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
+                entry: "main",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[x.binding(), dy.binding(), grad_weight.binding(), db.binding()],
+                workgroups: self.grid_1d(invocations.div_ceil(WG))?,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// EXPERIMENT ONLY (to be removed): entry:tp:tc from an environment variable.
+fn experiment(var: &str) -> (&'static str, usize, usize) {
+    match std::env::var(var) {
+        Ok(v) => {
+            let parts: Vec<&str> = v.split(':').collect();
+            (Box::leak(parts[0].to_string().into_boxed_str()), parts[1].parse().unwrap(), parts[2].parse().unwrap())
+        }
+        Err(_) => ("main", PIXELS_PER_INVOCATION, CHANNELS_PER_INVOCATION),
+    }
 }

@@ -1,6 +1,11 @@
 //! Optimizer updates over a flat parameter arena: one dispatch updates every parameter of a model.
 
-use crate::{Backend, Result};
+use rayon::prelude::*;
+
+use crate::cpu::{Cpu, CpuBuf};
+use crate::error::check_len;
+use crate::gpu::{Gpu, GpuBuf};
+use crate::{Backend, Result, shaders};
 
 /// One Adam step as Keras defines it (defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7):
 /// `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`, `α = lr·sqrt(1-β2^t)/(1-β1^t)`, `p -= α·m/(sqrt(v)+ε)`.
@@ -54,6 +59,219 @@ pub trait OptimOps: Backend {
         v: &Self::Buf<f32>,
     ) -> Result<()>;
     /// Updates `params` and `velocity` in place from `grads`.
-    fn sgd(&self, hp: &SgdStep, params: &Self::Buf<f32>, grads: &Self::Buf<f32>, velocity: &Self::Buf<f32>)
-    -> Result<()>;
+    fn sgd(
+        &self,
+        hp: &SgdStep,
+        params: &Self::Buf<f32>,
+        grads: &Self::Buf<f32>,
+        velocity: &Self::Buf<f32>,
+    ) -> Result<()>;
+}
+
+impl AdamStep {
+    /// The step size `α = lr·sqrt(1-β2^t)/(1-β1^t)`, computed in f64 and rounded once, the same on every backend.
+    pub fn alpha(&self) -> f32 {
+        let t = self.step.max(1) as i32;
+        let (b1, b2) = (self.beta1 as f64, self.beta2 as f64);
+        (self.lr as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32
+    }
+
+    fn params(&self, n: u32) -> AdamParams {
+        AdamParams {
+            n,
+            alpha: self.alpha(),
+            beta1: self.beta1,
+            beta2: self.beta2,
+            one_minus_beta1: 1.0 - self.beta1,
+            one_minus_beta2: 1.0 - self.beta2,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// Adam's uniform parameters (`Params` in shaders/adam.wgsl); the CPU uses the same values.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AdamParams {
+    n: u32,
+    alpha: f32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    epsilon: f32,
+}
+
+impl AdamParams {
+    /// One element's update, written as in the shader.
+    #[inline]
+    fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        *m = self.beta1 * *m + self.one_minus_beta1 * g;
+        *v = self.beta2 * *v + self.one_minus_beta2 * (g * g);
+        *p -= self.alpha * *m / (v.sqrt() + self.epsilon);
+    }
+}
+
+/// SGD's uniform parameters (`Params` in shaders/sgd.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SgdParams {
+    n: u32,
+    lr: f32,
+    momentum: f32,
+    nesterov: u32,
+}
+
+impl SgdParams {
+    fn new(hp: &SgdStep, n: u32) -> Self {
+        SgdParams {
+            n,
+            lr: hp.lr,
+            momentum: hp.momentum,
+            nesterov: u32::from(hp.nesterov),
+        }
+    }
+
+    /// One element's update, written as in the shader.
+    #[inline]
+    fn update(&self, p: &mut f32, g: f32, v: &mut f32) {
+        *v = self.momentum * *v - self.lr * g;
+        if self.nesterov != 0 {
+            *p += self.momentum * *v - self.lr * g;
+        } else {
+            *p += *v;
+        }
+    }
+}
+
+fn check_arena(op: &'static str, params: usize, others: &[(&str, usize)]) -> Result<()> {
+    for &(what, len) in others {
+        check_len(op, what, len, params)?;
+    }
+    Ok(())
+}
+
+/// Arenas at least this long are updated by rayon in chunks (a model's 1.2M parameters are; a bias is not).
+const PAR_MIN: usize = 1 << 16;
+const PAR_CHUNK: usize = 1 << 14;
+
+impl OptimOps for Cpu {
+    fn adam(
+        &self,
+        hp: &AdamStep,
+        params: &CpuBuf<f32>,
+        grads: &CpuBuf<f32>,
+        m: &CpuBuf<f32>,
+        v: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "adam",
+            params.len(),
+            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
+        )?;
+        let k = hp.params(params.len() as u32);
+        let (mut p, g, mut m, mut v) = (params.write(), grads.read(), m.write(), v.write());
+        let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                k.update(p, g, m, v);
+            }
+        };
+        if p.len() >= PAR_MIN {
+            p.par_chunks_mut(PAR_CHUNK)
+                .zip(g.par_chunks(PAR_CHUNK))
+                .zip(m.par_chunks_mut(PAR_CHUNK))
+                .zip(v.par_chunks_mut(PAR_CHUNK))
+                .for_each(|(((p, g), m), v)| update(p, g, m, v));
+        } else {
+            update(&mut p, &g, &mut m, &mut v);
+        }
+        Ok(())
+    }
+
+    fn sgd(
+        &self,
+        hp: &SgdStep,
+        params: &CpuBuf<f32>,
+        grads: &CpuBuf<f32>,
+        velocity: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "sgd",
+            params.len(),
+            &[("grads", grads.len()), ("velocity", velocity.len())],
+        )?;
+        let k = SgdParams::new(hp, params.len() as u32);
+        let (mut p, g, mut v) = (params.write(), grads.read(), velocity.write());
+        let update = |p: &mut [f32], g: &[f32], v: &mut [f32]| {
+            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                k.update(p, g, v);
+            }
+        };
+        if p.len() >= PAR_MIN {
+            p.par_chunks_mut(PAR_CHUNK)
+                .zip(g.par_chunks(PAR_CHUNK))
+                .zip(v.par_chunks_mut(PAR_CHUNK))
+                .for_each(|((p, g), v)| update(p, g, v));
+        } else {
+            update(&mut p, &g, &mut v);
+        }
+        Ok(())
+    }
+}
+
+impl Gpu {
+    /// [`OptimOps::adam`] in pieces of at most `limit` elements (crate tests exercise the splitting).
+    pub(crate) fn adam_in_pieces(
+        &self,
+        hp: &AdamStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        m: &GpuBuf<f32>,
+        v: &GpuBuf<f32>,
+        limit: usize,
+    ) -> Result<()> {
+        check_arena(
+            "adam",
+            params.len(),
+            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
+        )?;
+        self.dispatch_1d(&shaders::ADAM, "main", &[params, grads, m, v], limit, |n| {
+            hp.params(n)
+        })
+    }
+}
+
+impl OptimOps for Gpu {
+    fn adam(
+        &self,
+        hp: &AdamStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        m: &GpuBuf<f32>,
+        v: &GpuBuf<f32>,
+    ) -> Result<()> {
+        self.adam_in_pieces(hp, params, grads, m, v, self.max_binding_elements::<f32>())
+    }
+
+    fn sgd(
+        &self,
+        hp: &SgdStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        velocity: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "sgd",
+            params.len(),
+            &[("grads", grads.len()), ("velocity", velocity.len())],
+        )?;
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(
+            &shaders::SGD,
+            "main",
+            &[params, grads, velocity],
+            limit,
+            |n| SgdParams::new(hp, n),
+        )
+    }
 }

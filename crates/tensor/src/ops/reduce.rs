@@ -1,7 +1,13 @@
 //! Reductions: sums along an axis, argmax, and the fused softmax + cross-entropy forward and backward that
 //! also accumulates loss and accuracy on the device, deterministically (no float atomics).
 
-use crate::{Backend, Result};
+use rayon::prelude::*;
+
+use crate::cpu::{Cpu, CpuBuf};
+use crate::error::{check_len, shape_error};
+use crate::gpu::{Dispatch, Gpu, GpuBuf, Kernel};
+use crate::ops::elementwise::WG_1D;
+use crate::{Backend, Element, Result, TensorError, shaders};
 
 /// Softmax cross-entropy over `rows` rows of `classes` logits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,11 +24,29 @@ pub struct SoftmaxCrossEntropy {
 pub trait ReduceOps: Backend {
     /// `out[o, i] = Σ_a x[o, a, i]` for `x` of shape `[outer, axis, inner]` (the mean when `mean`).
     /// Bias gradients are `shape = [1, batch, features]`.
-    fn sum_axis(&self, x: &Self::Buf<f32>, shape: [usize; 3], mean: bool, out: &Self::Buf<f32>) -> Result<()>;
+    fn sum_axis(
+        &self,
+        x: &Self::Buf<f32>,
+        shape: [usize; 3],
+        mean: bool,
+        out: &Self::Buf<f32>,
+    ) -> Result<()>;
     /// `out[r] = argmax_c x[r, c]` (the first maximum on ties).
-    fn argmax_rows(&self, x: &Self::Buf<f32>, rows: usize, cols: usize, out: &Self::Buf<u32>) -> Result<()>;
+    fn argmax_rows(
+        &self,
+        x: &Self::Buf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &Self::Buf<u32>,
+    ) -> Result<()>;
     /// Softmax of each row (for predictions).
-    fn softmax(&self, logits: &Self::Buf<f32>, rows: usize, cols: usize, out: &Self::Buf<f32>) -> Result<()>;
+    fn softmax(
+        &self,
+        logits: &Self::Buf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &Self::Buf<f32>,
+    ) -> Result<()>;
     /// The fused loss: numerically stable softmax (row max subtracted), then
     /// `grad = (softmax - onehot(label)) · grad_scale` when `grad` is given, and
     /// `stats[0] += Σ_rows -log softmax[label]`, `stats[1] += number of rows whose argmax equals the label`.
@@ -35,4 +59,403 @@ pub trait ReduceOps: Backend {
         grad: Option<&Self::Buf<f32>>,
         stats: &Self::Buf<f32>,
     ) -> Result<()>;
+}
+
+impl SoftmaxCrossEntropy {
+    fn check(&self, logits: usize, labels: usize, grad: Option<usize>, stats: usize) -> Result<()> {
+        const OP: &str = "softmax_cross_entropy";
+        if self.classes == 0 {
+            return Err(shape_error(OP, "classes is 0"));
+        }
+        check_len(
+            OP,
+            &format!("logits ({}x{})", self.rows, self.classes),
+            logits,
+            self.rows * self.classes,
+        )?;
+        check_len(OP, "labels", labels, self.rows)?;
+        if let Some(grad) = grad {
+            check_len(OP, "grad", grad, self.rows * self.classes)?;
+        }
+        check_len(OP, "stats", stats, 2)
+    }
+}
+
+fn check_sum_axis(
+    x: usize,
+    [outer, axis, inner]: [usize; 3],
+    mean: bool,
+    out: usize,
+) -> Result<()> {
+    check_len(
+        "sum_axis",
+        &format!("x ({outer}x{axis}x{inner})"),
+        x,
+        outer * axis * inner,
+    )?;
+    check_len(
+        "sum_axis",
+        &format!("out ({outer}x{inner})"),
+        out,
+        outer * inner,
+    )?;
+    if mean && axis == 0 {
+        return Err(shape_error(
+            "sum_axis",
+            "the mean over an empty axis is undefined",
+        ));
+    }
+    Ok(())
+}
+
+/// The factor applied to the sums: 1, or `1/axis` for a mean (the same f32 on both backends).
+fn sum_scale(axis: usize, mean: bool) -> f32 {
+    if mean { 1.0 / axis as f32 } else { 1.0 }
+}
+
+fn check_rows(
+    op: &'static str,
+    x: usize,
+    rows: usize,
+    cols: usize,
+    out: usize,
+    out_len: usize,
+) -> Result<()> {
+    if cols == 0 {
+        return Err(shape_error(op, "cols is 0"));
+    }
+    check_len(op, &format!("x ({rows}x{cols})"), x, rows * cols)?;
+    check_len(op, "out", out, out_len)
+}
+
+/// Rows of at least this many elements in all are processed in parallel.
+const PAR_MIN: usize = 1 << 15;
+
+/// The first index of the largest value (a strictly greater value replaces the best, like the kernels).
+fn first_argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (c, &v) in row.iter().enumerate().skip(1) {
+        if v > row[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+/// `(max, sum of exp(x - max))` of a row, in the kernels' order.
+fn max_and_exp_sum(row: &[f32]) -> (f32, f32) {
+    let max = row.iter().copied().fold(row[0], f32::max);
+    (max, row.iter().map(|&x| (x - max).exp()).sum())
+}
+
+impl ReduceOps for Cpu {
+    fn sum_axis(
+        &self,
+        x: &CpuBuf<f32>,
+        shape: [usize; 3],
+        mean: bool,
+        out: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_sum_axis(x.len(), shape, mean, out.len())?;
+        let [_, axis, inner] = shape;
+        let scale = sum_scale(axis, mean);
+        let x = x.read();
+        let mut out = out.write();
+        if inner == 0 {
+            return Ok(());
+        }
+        // One block [axis, inner] of x per row of out; adding whole rows of x keeps the loop vectorisable.
+        let reduce = |(out, x): (&mut [f32], &[f32])| {
+            out.fill(0.0);
+            for row in x.chunks_exact(inner) {
+                out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+            }
+            out.iter_mut().for_each(|o| *o *= scale);
+        };
+        let block = (axis * inner).max(1);
+        if x.len() >= PAR_MIN {
+            out.par_chunks_mut(inner)
+                .zip(x.par_chunks(block))
+                .for_each(reduce);
+        } else if axis == 0 {
+            out.fill(0.0);
+        } else {
+            out.chunks_mut(inner).zip(x.chunks(block)).for_each(reduce);
+        }
+        Ok(())
+    }
+
+    fn argmax_rows(
+        &self,
+        x: &CpuBuf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &CpuBuf<u32>,
+    ) -> Result<()> {
+        check_rows("argmax_rows", x.len(), rows, cols, out.len(), rows)?;
+        let x = x.read();
+        for (o, row) in out.write().iter_mut().zip(x.chunks_exact(cols)) {
+            *o = first_argmax(row) as u32;
+        }
+        Ok(())
+    }
+
+    fn softmax(
+        &self,
+        logits: &CpuBuf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_rows("softmax", logits.len(), rows, cols, out.len(), rows * cols)?;
+        let x = logits.read();
+        let softmax_row = |(out, x): (&mut [f32], &[f32])| {
+            let (max, sum) = max_and_exp_sum(x);
+            let inv = 1.0 / sum;
+            out.iter_mut()
+                .zip(x)
+                .for_each(|(o, &v)| *o = (v - max).exp() * inv);
+        };
+        let mut out = out.write();
+        if x.len() >= PAR_MIN {
+            out.par_chunks_mut(cols)
+                .zip(x.par_chunks(cols))
+                .for_each(softmax_row);
+        } else {
+            out.chunks_mut(cols)
+                .zip(x.chunks(cols))
+                .for_each(softmax_row);
+        }
+        Ok(())
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        spec: &SoftmaxCrossEntropy,
+        logits: &CpuBuf<f32>,
+        labels: &CpuBuf<u32>,
+        grad: Option<&CpuBuf<f32>>,
+        stats: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(
+            logits.len(),
+            labels.len(),
+            grad.map(CpuBuf::len),
+            stats.len(),
+        )?;
+        let SoftmaxCrossEntropy {
+            classes,
+            grad_scale,
+            ..
+        } = *spec;
+        let (x, labels) = (logits.read(), labels.read());
+        if let Some(at) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(shape_error(
+                "softmax_cross_entropy",
+                format!(
+                    "label {} of row {at} is not below {classes} classes",
+                    labels[at]
+                ),
+            ));
+        }
+        let mut grad = grad.map(CpuBuf::write);
+        let (mut loss, mut hits) = (0.0f32, 0.0f32);
+        for (r, (row, &label)) in x.chunks_exact(classes).zip(labels.iter()).enumerate() {
+            let label = label as usize;
+            let (max, sum) = max_and_exp_sum(row);
+            loss += sum.ln() - (row[label] - max);
+            if first_argmax(row) == label {
+                hits += 1.0;
+            }
+            if let Some(grad) = grad.as_mut() {
+                let inv = 1.0 / sum;
+                for (c, (g, &v)) in grad[r * classes..][..classes]
+                    .iter_mut()
+                    .zip(row)
+                    .enumerate()
+                {
+                    let onehot = if c == label { 1.0 } else { 0.0 };
+                    *g = ((v - max).exp() * inv - onehot) * grad_scale;
+                }
+            }
+        }
+        let mut stats = stats.write();
+        stats[0] += loss;
+        stats[1] += hits;
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SumParams {
+    outer: u32,
+    axis: u32,
+    inner: u32,
+    scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RowParams {
+    rows: u32,
+    cols: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LossParams {
+    rows: u32,
+    classes: u32,
+    grad_scale: f32,
+}
+
+/// Invocations per workgroup of the row kernels (`WG` in argmax.wgsl and softmax.wgsl).
+const WG_ROWS: u64 = 64;
+
+impl Gpu {
+    /// Fails when a buffer is too large for one binding: these kernels do not split their work.
+    fn check_binding<T: Element>(&self, op: &str, buf: &GpuBuf<T>) -> Result<()> {
+        let limit = self.max_binding_elements::<T>();
+        if buf.len() > limit {
+            return Err(TensorError::Limit(format!(
+                "{op}: {} {}s exceed one binding ({limit}) on {}",
+                buf.len(),
+                T::NAME,
+                self.info().name
+            )));
+        }
+        Ok(())
+    }
+
+    /// One invocation per row of `rows`: argmax and softmax.
+    fn per_row<T: Element>(
+        &self,
+        kernel: &'static Kernel,
+        x: &GpuBuf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &GpuBuf<T>,
+    ) -> Result<()> {
+        self.check_binding(kernel.name, x)?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let params = RowParams {
+            rows: rows as u32,
+            cols: cols as u32,
+        };
+        self.dispatch(Dispatch {
+            kernel,
+            entry: "main",
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            buffers: &[x.binding(), out.binding()],
+            workgroups: self.grid_1d((rows as u64).div_ceil(WG_ROWS))?,
+        })
+    }
+}
+
+/// `sum_axis` takes one workgroup per output (a tree over the axis) when outputs are too few to fill a GPU
+/// with one invocation each and the axis is long; the choice depends on the shape alone.
+fn sum_per_workgroup(outputs: usize, axis: usize) -> bool {
+    outputs < 8192 && axis >= 512
+}
+
+impl ReduceOps for Gpu {
+    fn sum_axis(
+        &self,
+        x: &GpuBuf<f32>,
+        shape: [usize; 3],
+        mean: bool,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_sum_axis(x.len(), shape, mean, out.len())?;
+        self.check_binding("sum_axis", x)?;
+        let [outer, axis, inner] = shape;
+        let outputs = outer * inner;
+        if outputs == 0 {
+            return Ok(());
+        }
+        let params = SumParams {
+            outer: outer as u32,
+            axis: axis as u32,
+            inner: inner as u32,
+            scale: sum_scale(axis, mean),
+        };
+        let (entry, groups) = if sum_per_workgroup(outputs, axis) {
+            ("per_workgroup", outputs as u64)
+        } else {
+            ("per_output", (outputs as u64).div_ceil(WG_1D))
+        };
+        self.dispatch(Dispatch {
+            kernel: &shaders::REDUCE_SUM,
+            entry,
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            buffers: &[x.binding(), out.binding()],
+            workgroups: self.grid_1d(groups)?,
+        })
+    }
+
+    fn argmax_rows(
+        &self,
+        x: &GpuBuf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &GpuBuf<u32>,
+    ) -> Result<()> {
+        check_rows("argmax_rows", x.len(), rows, cols, out.len(), rows)?;
+        self.per_row(&shaders::ARGMAX, x, rows, cols, out)
+    }
+
+    fn softmax(
+        &self,
+        logits: &GpuBuf<f32>,
+        rows: usize,
+        cols: usize,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_rows("softmax", logits.len(), rows, cols, out.len(), rows * cols)?;
+        self.per_row(&shaders::SOFTMAX, logits, rows, cols, out)
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        spec: &SoftmaxCrossEntropy,
+        logits: &GpuBuf<f32>,
+        labels: &GpuBuf<u32>,
+        grad: Option<&GpuBuf<f32>>,
+        stats: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(
+            logits.len(),
+            labels.len(),
+            grad.map(GpuBuf::len),
+            stats.len(),
+        )?;
+        self.check_binding("softmax_cross_entropy", logits)?;
+        let params = LossParams {
+            rows: spec.rows as u32,
+            classes: spec.classes as u32,
+            grad_scale: spec.grad_scale,
+        };
+        let mut buffers = vec![logits.binding(), labels.binding(), stats.binding()];
+        let entry = match grad {
+            Some(grad) => {
+                buffers.push(grad.binding());
+                "loss_grad"
+            }
+            None => "loss",
+        };
+        // One workgroup: the batch's loss is summed in one fixed tree (see the shader).
+        self.dispatch(Dispatch {
+            kernel: &shaders::SOFTMAX_CROSS_ENTROPY,
+            entry,
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            buffers: &buffers,
+            workgroups: [1, 1, 1],
+        })
+    }
 }

@@ -1,0 +1,662 @@
+//! `digits train`: train a network, with a progress bar per epoch, Keras-like epoch lines, a checkpoint per
+//! epoch, the training curves, and the test accuracy at the end.
+//!
+//! The output folder holds `model.safetensors` (the final model), `checkpoints/epoch-NNN.safetensors`
+//! (model, optimizer and callback state after each epoch; `--resume` continues from the last),
+//! `history.csv`, `history.png`, `run.json` (the settings) and `summary.json` (the test result).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use digits_idx::{Dataset, LabelledImages};
+use digits_nn::{
+    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions, ExponentialDecay, ModelSpec,
+    OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
+};
+use digits_tensor::Ops;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use super::data::DataArgs;
+use super::device::{DeviceArgs, with_backend};
+use super::plot;
+
+/// Train a network on a dataset; writes the model, checkpoints and training curves to --out.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// The network: a preset (tutorial, mlp) or a model description file (.toml or .json).
+    #[arg(long, default_value = "tutorial", value_name = "NAME|FILE")]
+    model: String,
+
+    /// Epochs to train [default: 15]. With --resume: the new total, to train a finished run longer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    epochs: Option<u32>,
+
+    /// Samples per training step.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    batch: u32,
+
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32)]
+    lr: f32,
+
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    optimizer: OptimizerArg,
+
+    /// Momentum of SGD (ignored by Adam).
+    #[arg(long, default_value_t = 0.9, value_parser = unit_interval)]
+    momentum: f32,
+
+    /// Nesterov momentum for SGD.
+    #[arg(long)]
+    nesterov: bool,
+
+    /// Fraction of the training set held out for validation, taken from its end as Keras does (0: none).
+    #[arg(long, default_value_t = 0.2, value_parser = validation_fraction)]
+    validation_split: f64,
+
+    /// Seed of the initial weights, the shuffles, dropout and augmentation: same seed, same run.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+
+    #[command(flatten)]
+    device: DeviceArgs,
+
+    /// Output folder [default: runs/<model>-<UTC date and time>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Continue the run in --out from its last checkpoint (its settings come from the checkpoint).
+    #[arg(long, requires = "out")]
+    resume: bool,
+
+    /// Augment training images with a random rotation, shift and zoom (see --rotation, --shift, --zoom).
+    #[arg(long)]
+    augment: bool,
+
+    /// With --augment: largest rotation, in degrees either way.
+    #[arg(long, default_value_t = 10.0, value_parser = non_negative_f32, requires = "augment")]
+    rotation: f32,
+
+    /// With --augment: largest shift, as a fraction of the image size.
+    #[arg(long, default_value_t = 0.1, value_parser = unit_interval, requires = "augment")]
+    shift: f32,
+
+    /// With --augment: largest zoom, as a fraction (0.1: 90% to 110%).
+    #[arg(long, default_value_t = 0.1, value_parser = unit_interval, requires = "augment")]
+    zoom: f32,
+
+    /// Reduce the learning rate when val_loss has not improved for this many epochs (Keras ReduceLROnPlateau).
+    #[arg(long, value_name = "EPOCHS")]
+    reduce_lr_patience: Option<usize>,
+
+    /// With --reduce-lr-patience: the factor the learning rate is multiplied by.
+    #[arg(long, default_value_t = 0.1, value_parser = unit_interval, requires = "reduce_lr_patience")]
+    reduce_lr_factor: f32,
+
+    /// Multiply the learning rate by this factor after every epoch (PyTorch's example uses 0.7).
+    #[arg(long, value_name = "FACTOR", value_parser = unit_interval)]
+    lr_decay: Option<f32>,
+
+    /// Stop when val_loss has not improved for this many epochs, keeping the best epoch's weights.
+    #[arg(long, value_name = "PATIENCE")]
+    early_stopping: Option<usize>,
+
+    /// Update the progress bar every this many steps.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    log_interval: u32,
+
+    /// Samples per forward pass when validating and testing.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    eval_batch: u32,
+
+    /// Keep only the newest this many per-epoch checkpoints (default: keep all).
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+    keep_checkpoints: Option<u32>,
+
+    /// Check the set-up in seconds: a few steps on a slice of the data, nothing written.
+    #[arg(long, conflicts_with = "resume")]
+    dry_run: bool,
+}
+
+/// An optimizer as a command-line value.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerArg {
+    /// Adam with Keras's defaults (β1 0.9, β2 0.999, ε 1e-7).
+    Adam,
+    /// Stochastic gradient descent, with --momentum.
+    Sgd,
+}
+
+fn positive_f32(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive number, got {text:?}")),
+    }
+}
+
+fn non_negative_f32(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number ≥ 0, got {text:?}")),
+    }
+}
+
+fn unit_interval(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+    }
+}
+
+fn validation_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a fraction from 0 up to (not including) 1, got {text:?}")),
+    }
+}
+
+/// The settings of a run that are not in the checkpoint, recorded in `run.json` for `--resume`.
+#[derive(Serialize, Deserialize, Debug)]
+struct RunRecord {
+    /// The `--model` argument.
+    model: String,
+    /// The dataset folder.
+    data: PathBuf,
+    /// Fraction of the training set held out.
+    validation_split: f64,
+    /// The device the run started on.
+    device: String,
+    /// When the run started, UTC.
+    started: String,
+}
+
+const CHECKPOINTS: &str = "checkpoints";
+const RUN_RECORD: &str = "run.json";
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (location, dataset) = args.data.load()?;
+    let out = match (&args.out, args.dry_run) {
+        (Some(out), _) => out.clone(),
+        (None, true) => PathBuf::new(), // nothing is written
+        (None, false) => default_out_dir(&args.model),
+    };
+    let record = if args.resume {
+        Some(read_record(&out)?)
+    } else {
+        if !args.dry_run && last_checkpoint(&out)?.is_some() {
+            bail!(
+                "{} already holds a run; continue it with --resume or choose another --out",
+                out.display()
+            );
+        }
+        None
+    };
+    let split = record.as_ref().map_or(args.validation_split, |r| r.validation_split);
+    let (train, validation) = split_validation(dataset.train.clone(), split)?;
+    let device = args.device.open()?;
+    let device_name = device.name();
+    with_backend!(device, |backend| {
+        let data = RunData {
+            location_dir: location.dir().to_path_buf(),
+            dataset: &dataset,
+            train: &train,
+            validation: validation.as_ref(),
+        };
+        if args.dry_run {
+            dry_run(&backend, &args, &data)
+        } else {
+            train_on(&backend, &args, &data, &out, &device_name)
+        }
+    })
+}
+
+/// What every training path reads.
+struct RunData<'a> {
+    location_dir: PathBuf,
+    dataset: &'a Dataset,
+    train: &'a LabelledImages,
+    validation: Option<&'a LabelledImages>,
+}
+
+/// Splits off the last `fraction` of the training set as validation (`None` when the fraction is 0).
+fn split_validation(train: LabelledImages, fraction: f64) -> anyhow::Result<(LabelledImages, Option<LabelledImages>)> {
+    if fraction == 0.0 {
+        return Ok((train, None));
+    }
+    let (train, validation) = train
+        .split_validation(fraction)
+        .with_context(|| format!("cannot hold out {fraction} of the training set for validation"))?;
+    Ok((train, Some(validation)))
+}
+
+fn train_config(args: &Args) -> TrainConfig {
+    let optimizer = match args.optimizer {
+        OptimizerArg::Adam => OptimizerConfig::adam(args.lr),
+        OptimizerArg::Sgd => OptimizerConfig::Sgd {
+            lr: args.lr,
+            momentum: args.momentum,
+            nesterov: args.nesterov,
+        },
+    };
+    let augment = args.augment.then_some(AugmentConfig {
+        max_rotation_degrees: args.rotation,
+        max_shift: args.shift,
+        max_zoom: args.zoom,
+    });
+    let mut callbacks = Vec::new();
+    if let Some(rate) = args.lr_decay {
+        callbacks.push(Callback::ExponentialDecay(ExponentialDecay {
+            initial_lr: args.lr,
+            rate,
+        }));
+    }
+    if let Some(patience) = args.reduce_lr_patience {
+        let mut reduce = ReduceLrOnPlateau::default();
+        reduce.patience = patience;
+        reduce.factor = f64::from(args.reduce_lr_factor);
+        callbacks.push(Callback::ReduceLrOnPlateau(reduce));
+    }
+    if let Some(patience) = args.early_stopping {
+        let mut stop = EarlyStopping::default();
+        stop.patience = patience;
+        stop.restore_best_weights = true;
+        callbacks.push(Callback::EarlyStopping(stop));
+    }
+    TrainConfig {
+        epochs: args.epochs.map_or(15, |e| e as usize),
+        batch_size: args.batch as usize,
+        seed: args.seed,
+        optimizer,
+        augment,
+        progress_every: args.log_interval as usize,
+        eval_batch_size: args.eval_batch as usize,
+        callbacks,
+    }
+}
+
+fn train_on<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>, out: &Path, device_name: &str) -> anyhow::Result<()> {
+    let checkpoints = out.join(CHECKPOINTS);
+    let mut trainer = if args.resume {
+        let last = last_checkpoint(out)?.with_context(|| {
+            format!("{} holds no checkpoint to resume from", checkpoints.display())
+        })?;
+        let mut trainer = Trainer::resume(backend, &last.1, data.train, data.validation)
+            .with_context(|| format!("cannot resume from {}", last.1.display()))?;
+        if let Some(epochs) = args.epochs {
+            trainer.set_epochs(epochs as usize);
+        }
+        println!("resuming {} after epoch {}", out.display(), trainer.epochs_done());
+        trainer
+    } else {
+        let spec = ModelSpec::resolve(&args.model).context("cannot use the model")?;
+        let model = Sequential::new(backend, spec, args.seed).context("cannot build the model")?;
+        let trainer = Trainer::new(model, train_config(args), data.train, data.validation)
+            .context("cannot start training")?;
+        std::fs::create_dir_all(&checkpoints)
+            .with_context(|| format!("cannot create {}", checkpoints.display()))?;
+        let record = RunRecord {
+            model: args.model.clone(),
+            data: data.location_dir.clone(),
+            validation_split: args.validation_split,
+            device: device_name.to_string(),
+            started: utc_timestamp(SystemTime::now(), true),
+        };
+        write_file(&out.join(RUN_RECORD), &serde_json::to_string_pretty(&record)?)?;
+        trainer
+    };
+    print_header(&trainer, data, device_name);
+    println!("output: {}", out.display());
+
+    while !trainer.is_finished() {
+        let stats = run_epoch_with_bar(&mut trainer)?;
+        println!("{}", epoch_line(&stats, trainer.config().epochs));
+        let checkpoint = checkpoints.join(format!("epoch-{:03}.safetensors", stats.epoch));
+        trainer
+            .save_checkpoint(&checkpoint)
+            .with_context(|| format!("cannot write the checkpoint {}", checkpoint.display()))?;
+        if let Some(keep) = args.keep_checkpoints {
+            prune_checkpoints(out, keep as usize)?;
+        }
+        write_history(out, trainer.history())?;
+    }
+    if trainer.epochs_done() == 0 {
+        bail!("nothing to train: the run has 0 epochs");
+    }
+    if let Some(StopReason::EarlyStopping { epoch }) = trainer.stop_reason() {
+        println!("early stopping after epoch {epoch}: val_loss stopped improving; keeping the best weights");
+    }
+    let (mut model, history) = trainer.finish().context("cannot finish training")?;
+    write_history(out, &history)?;
+    let model_path = out.join("model.safetensors");
+    model
+        .save(&model_path)
+        .with_context(|| format!("cannot write the model {}", model_path.display()))?;
+
+    let test = DeviceDataset::upload(backend, &data.dataset.test).context("cannot load the test set on the device")?;
+    let options = EvalOptions {
+        batch_size: args.eval_batch as usize,
+        probabilities: false,
+    };
+    let evaluation = model.evaluate(&test, &options).context("cannot evaluate on the test set")?;
+    let correct = (f64::from(evaluation.accuracy) * evaluation.samples as f64).round() as usize;
+    println!(
+        "test: loss: {:.4} - accuracy: {:.4} ({correct}/{} correct)",
+        evaluation.loss, evaluation.accuracy, evaluation.samples
+    );
+    let total_seconds: f64 = history.iter().map(|s| s.seconds).sum();
+    let summary = serde_json::json!({
+        "model": model.spec().name,
+        "device": device_name,
+        "epochs": history.len(),
+        "train_seconds": total_seconds,
+        "test_loss": evaluation.loss,
+        "test_accuracy": evaluation.accuracy,
+        "test_samples": evaluation.samples,
+    });
+    write_file(&out.join("summary.json"), &serde_json::to_string_pretty(&summary)?)?;
+    println!("model written to {}", model_path.display());
+    Ok(())
+}
+
+/// A few steps on a slice of the data, validating once: builds everything a real run builds, writes nothing.
+fn dry_run<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>) -> anyhow::Result<()> {
+    let spec = ModelSpec::resolve(&args.model).context("cannot use the model")?;
+    let batch = args.batch as usize;
+    let head = |images: &LabelledImages, count: usize| {
+        let indices: Vec<usize> = (0..count.min(images.len())).collect();
+        images.subset(&indices).context("the dataset is empty")
+    };
+    let train = head(data.train, 3 * batch)?;
+    let validation = data.validation.map(|v| head(v, batch)).transpose()?;
+    let mut config = train_config(args);
+    config.epochs = 1;
+    let model = Sequential::new(backend, spec, args.seed).context("cannot build the model")?;
+    let mut trainer =
+        Trainer::new(model, config, &train, validation.as_ref()).context("cannot start training")?;
+    print_header(&trainer, data, &backend.name());
+    let stats = run_epoch_with_bar(&mut trainer)?;
+    println!("{}", epoch_line(&stats, 1));
+    println!(
+        "dry run: {} steps on {} training samples worked; nothing written",
+        trainer.steps_per_epoch(),
+        train.len()
+    );
+    Ok(())
+}
+
+fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>, device_name: &str) {
+    let spec = trainer.model().spec();
+    match spec.summary() {
+        Ok(summary) => println!("{summary}"),
+        Err(_) => println!("model: {}", spec.name),
+    }
+    let config = trainer.config();
+    println!(
+        "device: {device_name}\ndata: {} ({} training, {} validation, {} test samples)\n\
+         training: {} epochs, batch {}, {}, seed {}{}",
+        data.location_dir.display(),
+        data.train.len(),
+        data.validation.map_or(0, LabelledImages::len),
+        data.dataset.test.len(),
+        config.epochs,
+        config.batch_size,
+        describe_optimizer(&config.optimizer),
+        config.seed,
+        if config.augment.is_some() { ", augmented" } else { "" },
+    );
+}
+
+fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
+    match optimizer {
+        OptimizerConfig::Adam { lr, .. } => format!("Adam lr {}", format_lr(*lr)),
+        OptimizerConfig::Sgd { lr, momentum, nesterov } => format!(
+            "SGD lr {} momentum {momentum}{}",
+            format_lr(*lr),
+            if *nesterov { " (Nesterov)" } else { "" }
+        ),
+    }
+}
+
+/// Runs one epoch with a progress bar (running loss, accuracy and samples/s), cleared at the end.
+fn run_epoch_with_bar<B: Ops>(trainer: &mut Trainer<B>) -> anyhow::Result<EpochStats> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let start = Instant::now();
+    let stats = trainer.run_epoch(&mut |p: &Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.samples as u64);
+        bar.set_prefix(format!("Epoch {}/{}", p.epoch, p.epochs));
+        let rate = p.samples as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "loss: {:.4} - accuracy: {:.4} - {rate:.0} samples/s",
+            p.loss, p.accuracy
+        ));
+    });
+    bar.finish_and_clear();
+    stats.context("training failed")
+}
+
+/// The Keras-like line printed after each epoch.
+fn epoch_line(stats: &EpochStats, epochs: usize) -> String {
+    let mut line = format!(
+        "Epoch {}/{} - {:.0}s - loss: {:.4} - accuracy: {:.4}",
+        stats.epoch, epochs, stats.seconds, stats.loss, stats.accuracy
+    );
+    if let (Some(loss), Some(accuracy)) = (stats.val_loss, stats.val_accuracy) {
+        let _ = write!(line, " - val_loss: {loss:.4} - val_accuracy: {accuracy:.4}");
+    }
+    let _ = write!(line, " - lr: {}", format_lr(stats.lr));
+    line
+}
+
+/// A learning rate as Keras prints it: `1.0e-03`.
+fn format_lr(lr: f32) -> String {
+    let text = format!("{lr:.1e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let (sign, digits) = exponent.strip_prefix('-').map_or(("+", exponent), |d| ("-", d));
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
+    }
+}
+
+/// Writes history.csv and history.png.
+fn write_history(out: &Path, history: &[EpochStats]) -> anyhow::Result<()> {
+    write_file(&out.join("history.csv"), &history_csv(history))?;
+    plot::history_png(&out.join("history.png"), history)
+}
+
+const HISTORY_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second";
+
+/// One row per epoch; validation columns are empty without validation.
+fn history_csv(history: &[EpochStats]) -> String {
+    let optional = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
+    let mut csv = format!("{HISTORY_HEADER}\n");
+    for s in history {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{:.3},{:.1}",
+            s.epoch,
+            s.loss,
+            s.accuracy,
+            optional(s.val_loss),
+            optional(s.val_accuracy),
+            s.lr,
+            s.seconds,
+            s.samples_per_second
+        );
+    }
+    csv
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a crash never leaves half a file.
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_record(out: &Path) -> anyhow::Result<RunRecord> {
+    let path = out.join(RUN_RECORD);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot resume: {} is not a training run folder (no {RUN_RECORD})", out.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("cannot resume: {} is damaged", path.display()))
+}
+
+/// Every `checkpoints/epoch-NNN.safetensors` in `out`, oldest epoch first.
+fn checkpoints_in(out: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
+    let dir = out.join(CHECKPOINTS);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("cannot list {}", dir.display()))?.path();
+        let epoch = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("epoch-")?.strip_suffix(".safetensors")?.parse::<usize>().ok());
+        if let Some(epoch) = epoch {
+            found.push((epoch, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn last_checkpoint(out: &Path) -> anyhow::Result<Option<(usize, PathBuf)>> {
+    Ok(checkpoints_in(out)?.pop())
+}
+
+fn prune_checkpoints(out: &Path, keep: usize) -> anyhow::Result<()> {
+    let all = checkpoints_in(out)?;
+    for (_, path) in all.iter().take(all.len().saturating_sub(keep)) {
+        std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `runs/<model>-<YYYYMMDD-HHMMSS>`, the model named by its preset or file stem.
+fn default_out_dir(model: &str) -> PathBuf {
+    let name = Path::new(model)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model");
+    PathBuf::from("runs").join(format!("{name}-{}", utc_timestamp(SystemTime::now(), false)))
+}
+
+/// UTC date and time: `2026-11-27T20:30:15Z` (iso) or `20261127-203015`.
+fn utc_timestamp(time: SystemTime, iso: bool) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (seconds / 86_400, seconds % 86_400);
+    let (hour, minute, second) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let (year, month, day) = civil_from_days(days as i64);
+    if iso {
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    } else {
+        format!("{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}")
+    }
+}
+
+/// The Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(epoch: usize, validation: bool) -> EpochStats {
+        EpochStats {
+            epoch,
+            loss: 0.0412,
+            accuracy: 0.9871,
+            val_loss: validation.then_some(0.0401),
+            val_accuracy: validation.then_some(0.9883),
+            seconds: 12.2,
+            samples_per_second: 3934.4,
+            lr: 1e-3,
+        }
+    }
+
+    #[test]
+    fn epoch_line_is_keras_like() {
+        assert_eq!(
+            epoch_line(&stats(3, true), 15),
+            "Epoch 3/15 - 12s - loss: 0.0412 - accuracy: 0.9871 - val_loss: 0.0401 - val_accuracy: 0.9883 - lr: 1.0e-03"
+        );
+        assert_eq!(
+            epoch_line(&stats(1, false), 2),
+            "Epoch 1/2 - 12s - loss: 0.0412 - accuracy: 0.9871 - lr: 1.0e-03"
+        );
+    }
+
+    #[test]
+    fn learning_rates_print_with_two_exponent_digits() {
+        assert_eq!(format_lr(1e-3), "1.0e-03");
+        assert_eq!(format_lr(2.5e-4), "2.5e-04");
+        assert_eq!(format_lr(0.1), "1.0e-01");
+        assert_eq!(format_lr(12.0), "1.2e+01");
+    }
+
+    #[test]
+    fn history_csv_has_one_row_per_epoch() {
+        let csv = history_csv(&[stats(1, true), stats(2, false)]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], HISTORY_HEADER);
+        assert_eq!(lines[1], "1,0.0412,0.9871,0.0401,0.9883,0.001,12.200,3934.4");
+        assert_eq!(lines[2], "2,0.0412,0.9871,,,0.001,12.200,3934.4");
+    }
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(utc_timestamp(at(0), true), "1970-01-01T00:00:00Z");
+        // 2000-02-29 12:34:56 (a leap day in a century leap year).
+        assert_eq!(utc_timestamp(at(951_827_696), true), "2000-02-29T12:34:56Z");
+        assert_eq!(utc_timestamp(at(1_798_675_200), false), "20261231-000000");
+    }
+
+    #[test]
+    fn checkpoints_are_found_in_epoch_order_and_pruned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let checkpoints = dir.path().join(CHECKPOINTS);
+        std::fs::create_dir_all(&checkpoints).expect("mkdir");
+        for name in ["epoch-002.safetensors", "epoch-010.safetensors", "epoch-001.safetensors", "notes.txt"] {
+            std::fs::write(checkpoints.join(name), b"x").expect("write");
+        }
+        let found: Vec<usize> = checkpoints_in(dir.path()).expect("list").into_iter().map(|c| c.0).collect();
+        assert_eq!(found, [1, 2, 10]);
+        assert_eq!(last_checkpoint(dir.path()).expect("list").map(|c| c.0), Some(10));
+        prune_checkpoints(dir.path(), 2).expect("prune");
+        let left: Vec<usize> = checkpoints_in(dir.path()).expect("list").into_iter().map(|c| c.0).collect();
+        assert_eq!(left, [2, 10]);
+        assert!(checkpoints.join("notes.txt").exists());
+    }
+}

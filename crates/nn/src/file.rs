@@ -1,0 +1,182 @@
+//! Model and checkpoint files: safetensors with the architecture in the metadata, written atomically
+//! (a temporary file in the same folder, renamed over the target).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::error::{NnError, Result};
+use crate::layers::ParamSlot;
+use crate::spec::ModelSpec;
+
+/// Metadata key holding the [`ModelSpec`] as JSON.
+pub(crate) const MODEL_KEY: &str = "digits.model";
+/// Metadata key holding the file format version.
+const FORMAT_KEY: &str = "digits.format";
+const FORMAT: &str = "1";
+
+/// A tensor as stored in a file.
+struct Stored {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Little-endian element bytes.
+    data: Vec<u8>,
+}
+
+/// A safetensors file being written or read: named tensors and string metadata.
+pub(crate) struct ModelFile {
+    /// The file read (empty while writing).
+    path: PathBuf,
+    metadata: HashMap<String, String>,
+    tensors: Vec<Stored>,
+}
+
+impl ModelFile {
+    /// An empty file for a model of `spec`.
+    pub fn new(spec: &ModelSpec) -> Self {
+        let metadata = HashMap::from([
+            (MODEL_KEY.to_string(), spec.to_json()),
+            (FORMAT_KEY.to_string(), FORMAT.to_string()),
+        ]);
+        ModelFile {
+            path: PathBuf::new(),
+            metadata,
+            tensors: Vec::new(),
+        }
+    }
+
+    /// Adds a metadata entry.
+    pub fn set_metadata(&mut self, key: &str, value: String) {
+        self.metadata.insert(key.into(), value);
+    }
+
+    /// Adds each slot's tensor from a host copy of an arena, named `prefix` + the slot's name.
+    pub fn add_arena(&mut self, slots: &[ParamSlot], arena: &[f32], prefix: &str) {
+        for s in slots {
+            let bytes = bytemuck::cast_slice(&arena[s.offset..s.offset + s.len]).to_vec();
+            self.tensors.push(Stored {
+                name: format!("{prefix}{}", s.name),
+                dtype: Dtype::F32,
+                shape: s.shape.clone(),
+                data: bytes,
+            });
+        }
+    }
+
+    /// Writes the file atomically: readers see the old file or the new one, never a partial one.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let views = self
+            .tensors
+            .iter()
+            .map(|t| {
+                let view = TensorView::new(t.dtype, t.shape.clone(), &t.data).expect("sizes match by construction");
+                (t.name.as_str(), view)
+            })
+            .collect::<Vec<_>>();
+        let bytes = safetensors::serialize(views, Some(self.metadata.clone())).map_err(|e| NnError::Corrupt {
+            path: path.into(),
+            detail: format!("cannot serialise: {e}"),
+        })?;
+        let io = |action| move |source| NnError::Io {
+            path: path.into(),
+            action,
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a temporary file beside"))?;
+        tmp.write_all(&bytes).map_err(io("cannot write"))?;
+        tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+        tmp.persist(path).map_err(|e| io("cannot rename the temporary file to")(e.error))?;
+        Ok(())
+    }
+
+    /// Reads and parses a file; a truncated or foreign file is [`NnError::Corrupt`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+            path: path.into(),
+            action: "cannot read",
+            source,
+        })?;
+        let corrupt = |detail: String| NnError::Corrupt {
+            path: path.into(),
+            detail,
+        };
+        // Validates the header and that the tensors cover the data exactly (a truncated file fails here).
+        let parsed = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(format!("{e} (truncated or not safetensors?)")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        if !metadata.contains_key(MODEL_KEY) {
+            return Err(corrupt(format!(
+                "no `{MODEL_KEY}` metadata: a safetensors file not written by digits"
+            )));
+        }
+        let tensors = parsed
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| Stored {
+                name,
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            })
+            .collect();
+        Ok(ModelFile {
+            path: path.into(),
+            metadata,
+            tensors,
+        })
+    }
+
+    /// The metadata value of `key`, if present.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
+    /// The model description stored in the file.
+    pub fn spec(&self) -> Result<ModelSpec> {
+        let json = self.metadata(MODEL_KEY).expect("checked on read");
+        ModelSpec::from_json_str(json, &format!("{} (metadata `{MODEL_KEY}`)", self.path.display())).map_err(|e| {
+            NnError::Corrupt {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            }
+        })
+    }
+
+    /// Whether a tensor of this name is in the file.
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.tensors.iter().any(|t| t.name == name)
+    }
+
+    /// Reads each slot's tensor (named `prefix` + the slot's name) into a host arena, checking types and shapes.
+    pub fn arena(&self, slots: &[ParamSlot], prefix: &str) -> Result<Vec<f32>> {
+        let mut arena = vec![0.0f32; crate::model::arena_len(slots)];
+        for s in slots {
+            let name = format!("{prefix}{}", s.name);
+            let Some(t) = self.tensors.iter().find(|t| t.name == name) else {
+                return Err(NnError::MissingTensor {
+                    path: self.path.clone(),
+                    tensor: name,
+                });
+            };
+            if t.dtype != Dtype::F32 || t.shape != s.shape {
+                return Err(NnError::TensorShape {
+                    path: self.path.clone(),
+                    tensor: name,
+                    expected: s.shape.clone(),
+                    found: format!("{:?} {:?}", t.dtype, t.shape),
+                });
+            }
+            // The data is not necessarily 4-byte aligned in the file: copy rather than cast in place.
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&t.data);
+            arena[s.offset..s.offset + s.len].copy_from_slice(&values);
+        }
+        Ok(arena)
+    }
+}

@@ -1,0 +1,149 @@
+//! Optimizers over the parameter arena: one dispatch per step updates every parameter.
+
+use digits_tensor::{AdamStep, Ops, SgdStep};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NnError, Result};
+
+/// An optimizer and its hyper-parameters (Keras's names and defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Adam (Kingma and Ba), as Keras computes it.
+    Adam {
+        /// Initial learning rate.
+        lr: f32,
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Added to the root of the second moment.
+        epsilon: f32,
+    },
+    /// Stochastic gradient descent with (optionally Nesterov) momentum.
+    Sgd {
+        /// Initial learning rate.
+        lr: f32,
+        /// Momentum (0: plain SGD).
+        momentum: f32,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+}
+
+impl Default for OptimizerConfig {
+    /// Keras's Adam: lr 1e-3, betas 0.9 / 0.999, epsilon 1e-7.
+    fn default() -> Self {
+        Self::adam(1e-3)
+    }
+}
+
+impl OptimizerConfig {
+    /// Adam with Keras's betas and epsilon.
+    pub fn adam(lr: f32) -> Self {
+        let d = AdamStep::default();
+        OptimizerConfig::Adam {
+            lr,
+            beta1: d.beta1,
+            beta2: d.beta2,
+            epsilon: d.epsilon,
+        }
+    }
+
+    /// SGD with momentum (not Nesterov).
+    pub fn sgd(lr: f32, momentum: f32) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum,
+            nesterov: false,
+        }
+    }
+
+    /// The initial learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            OptimizerConfig::Adam { lr, .. } | OptimizerConfig::Sgd { lr, .. } => lr,
+        }
+    }
+
+    /// Checks that the hyper-parameters are in range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(NnError::Config(format!("optimizer: {what}")));
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("learning rate {lr} must be positive"));
+        }
+        match *self {
+            OptimizerConfig::Adam {
+                beta1, beta2, epsilon, ..
+            } => {
+                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
+                    return bad(format!("betas {beta1}, {beta2} must be in [0, 1)"));
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return bad(format!("epsilon {epsilon} must be positive"));
+                }
+            }
+            OptimizerConfig::Sgd { momentum, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return bad(format!("momentum {momentum} must be in [0, 1)"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the per-parameter state tensors, as checkpoints store them.
+    pub(crate) fn state_names(&self) -> &'static [&'static str] {
+        match self {
+            OptimizerConfig::Adam { .. } => &["m", "v"],
+            OptimizerConfig::Sgd { .. } => &["velocity"],
+        }
+    }
+}
+
+/// An optimizer's state on the device: moment arenas shaped like the parameter arena, and the step count.
+pub(crate) struct Optimizer<B: Ops> {
+    pub config: OptimizerConfig,
+    /// Adam: `[m, v]`; SGD: `[velocity]`.
+    pub state: Vec<B::Buf<f32>>,
+    /// Steps taken so far (Adam's `t` of the next step is `step + 1`).
+    pub step: u32,
+}
+
+impl<B: Ops> Optimizer<B> {
+    /// Zero state for an arena of `len` elements.
+    pub fn new(backend: &B, config: OptimizerConfig, len: usize) -> Result<Self> {
+        config.validate()?;
+        let state = config
+            .state_names()
+            .iter()
+            .map(|_| backend.zeros::<f32>(len))
+            .collect::<Result<_, _>>()?;
+        Ok(Optimizer { config, state, step: 0 })
+    }
+
+    /// One update of `params` from `grads` with learning rate `lr`.
+    pub fn apply(&mut self, backend: &B, params: &B::Buf<f32>, grads: &B::Buf<f32>, lr: f32) -> Result<()> {
+        self.step += 1;
+        match self.config {
+            OptimizerConfig::Adam {
+                beta1, beta2, epsilon, ..
+            } => {
+                let hp = AdamStep {
+                    lr,
+                    beta1,
+                    beta2,
+                    epsilon,
+                    step: self.step,
+                };
+                backend.adam(&hp, params, grads, &self.state[0], &self.state[1])?;
+            }
+            OptimizerConfig::Sgd { momentum, nesterov, .. } => {
+                let hp = SgdStep { lr, momentum, nesterov };
+                backend.sgd(&hp, params, grads, &self.state[0])?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,607 @@
+//! Model descriptions: a short list of layers with the input shape and the number of classes, read from a
+//! TOML or JSON file or taken from a named preset, and checked before anything is allocated.
+//!
+//! ```
+//! use digits_nn::ModelSpec;
+//!
+//! let spec = ModelSpec::from_toml_str(
+//!     r#"
+//!     input = [1, 28, 28]
+//!     classes = 10
+//!     layers = [
+//!         { type = "conv2d", filters = 8, kernel = 3, activation = "relu" },
+//!         { type = "max_pool2d", pool = 2 },
+//!         { type = "flatten" },
+//!         { type = "dense", units = 10 },
+//!     ]
+//!     "#,
+//!     "example.toml",
+//! )?;
+//! assert_eq!(spec.shapes()?.last(), Some(&vec![10]));
+//! assert_eq!(spec.param_count()?, 8 * 9 + 8 + 8 * 13 * 13 * 10 + 10);
+//! # Ok::<(), digits_nn::NnError>(())
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NnError, Result};
+
+/// Zero padding of a convolution, as Keras names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// No padding: the output shrinks by `kernel - 1`.
+    #[default]
+    Valid,
+    /// `(kernel - 1) / 2` on every side, keeping the size (odd kernels, stride 1).
+    Same,
+}
+
+/// An activation fused into a convolution or dense layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Linear output.
+    #[default]
+    None,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+/// One layer of a description. In files, `type` names the variant (`conv2d`, `max_pool2d`, `flatten`,
+/// `dense`, `dropout`, `relu`); omitted fields take the defaults shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// A 2-D convolution with bias (Keras `Conv2D`, PyTorch `Conv2d`).
+    #[serde(alias = "conv")]
+    Conv2d {
+        /// Output channels.
+        filters: usize,
+        /// Square kernel side.
+        kernel: usize,
+        /// Stride (default 1).
+        #[serde(default = "one")]
+        stride: usize,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+        /// `none` (default) or `relu`, fused into the kernel.
+        #[serde(default)]
+        activation: Activation,
+    },
+    /// Max pooling over square windows (Keras `MaxPooling2D`).
+    #[serde(alias = "max_pool", alias = "maxpool")]
+    MaxPool2d {
+        /// Window side.
+        pool: usize,
+        /// Stride (default: the window side).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+    },
+    /// Flattens `[c, h, w]` to `[c·h·w]` in that (NCHW) order.
+    Flatten,
+    /// A fully connected layer with bias (Keras `Dense`, PyTorch `Linear`).
+    #[serde(alias = "linear")]
+    Dense {
+        /// Output features.
+        units: usize,
+        /// `none` (default) or `relu`, fused into the kernel.
+        #[serde(default)]
+        activation: Activation,
+    },
+    /// Drops inputs with probability `rate` while training.
+    Dropout {
+        /// Probability of dropping, in `[0, 1)`.
+        rate: f32,
+    },
+    /// A standalone ReLU (fused into a convolution or dense layer right before it).
+    Relu,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl LayerSpec {
+    /// How many modules the layer is in the equivalent `torch.nn.Sequential` (a fused ReLU is its own module).
+    pub(crate) fn torch_modules(&self) -> usize {
+        match self {
+            LayerSpec::Conv2d {
+                activation: Activation::Relu,
+                ..
+            }
+            | LayerSpec::Dense {
+                activation: Activation::Relu,
+                ..
+            } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The per-sample output shape for a per-sample input shape, or why the layer does not fit.
+    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, String> {
+        match *self {
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                let &[_, h, w] = input else {
+                    return Err(format!("needs a [channels, height, width] input, got {input:?}"));
+                };
+                if filters == 0 || kernel == 0 || stride == 0 {
+                    return Err("filters, kernel and stride must be at least 1".into());
+                }
+                let pad = match padding {
+                    Padding::Valid => 0,
+                    Padding::Same if kernel % 2 == 1 && stride == 1 => (kernel - 1) / 2,
+                    Padding::Same => return Err("padding = \"same\" needs an odd kernel and stride 1".into()),
+                };
+                if kernel > h + 2 * pad || kernel > w + 2 * pad {
+                    return Err(format!("kernel {kernel}x{kernel} is larger than its input {h}x{w}"));
+                }
+                Ok(vec![
+                    filters,
+                    (h + 2 * pad - kernel) / stride + 1,
+                    (w + 2 * pad - kernel) / stride + 1,
+                ])
+            }
+            LayerSpec::MaxPool2d { pool, stride } => {
+                let &[c, h, w] = input else {
+                    return Err(format!("needs a [channels, height, width] input, got {input:?}"));
+                };
+                let stride = stride.unwrap_or(pool);
+                if pool == 0 || stride == 0 {
+                    return Err("pool and stride must be at least 1".into());
+                }
+                if pool > h || pool > w {
+                    return Err(format!("pool {pool}x{pool} is larger than its input {h}x{w}"));
+                }
+                Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
+            }
+            LayerSpec::Flatten => Ok(vec![input.iter().product()]),
+            LayerSpec::Dense { units, .. } => {
+                if input.len() != 1 {
+                    return Err(format!(
+                        "needs a flat input, got {input:?}: add a {{ type = \"flatten\" }} layer before it"
+                    ));
+                }
+                if units == 0 {
+                    return Err("units must be at least 1".into());
+                }
+                Ok(vec![units])
+            }
+            LayerSpec::Dropout { rate } => {
+                if !(0.0..1.0).contains(&rate) {
+                    return Err(format!("rate {rate} is outside [0, 1)"));
+                }
+                Ok(input.to_vec())
+            }
+            LayerSpec::Relu => Ok(input.to_vec()),
+        }
+    }
+
+    /// Trainable parameters for a per-sample input shape.
+    fn params(&self, input: &[usize]) -> usize {
+        match *self {
+            LayerSpec::Conv2d { filters, kernel, .. } => filters * input[0] * kernel * kernel + filters,
+            LayerSpec::Dense { units, .. } => units * input[0] + units,
+            _ => 0,
+        }
+    }
+}
+
+impl fmt::Display for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let relu = |a: &Activation| if *a == Activation::Relu { ", relu" } else { "" };
+        match self {
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                activation,
+            } => {
+                write!(f, "conv2d({filters}, {kernel}x{kernel}")?;
+                if *stride != 1 {
+                    write!(f, ", stride {stride}")?;
+                }
+                if *padding == Padding::Same {
+                    write!(f, ", same")?;
+                }
+                write!(f, "{})", relu(activation))
+            }
+            LayerSpec::MaxPool2d { pool, stride } => match stride {
+                Some(s) if s != pool => write!(f, "max_pool2d({pool}, stride {s})"),
+                _ => write!(f, "max_pool2d({pool})"),
+            },
+            LayerSpec::Flatten => write!(f, "flatten"),
+            LayerSpec::Dense { units, activation } => write!(f, "dense({units}{})", relu(activation)),
+            LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
+            LayerSpec::Relu => write!(f, "relu"),
+        }
+    }
+}
+
+/// How u8 pixels become network inputs: `(pixel / 255 - mean) / std`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    /// Subtracted after scaling to [0, 1].
+    pub mean: f32,
+    /// Divides after subtracting the mean.
+    pub std: f32,
+}
+
+impl Normalization {
+    /// `pixel / 255`, as the Keras tutorial does (the default).
+    pub const UNIT: Normalization = Normalization { mean: 0.0, std: 1.0 };
+    /// MNIST's training-set mean and standard deviation (PyTorch's example).
+    pub const MNIST: Normalization = Normalization {
+        mean: 0.1307,
+        std: 0.3081,
+    };
+
+    /// The `(scale, shift)` with `input = pixel · scale + shift`.
+    pub fn scale_shift(&self) -> (f32, f32) {
+        (1.0 / (255.0 * self.std), -self.mean / self.std)
+    }
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Normalization::UNIT
+    }
+}
+
+/// A sequential network: input shape, classes, normalisation and layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// A short name (the preset's, or the file's stem).
+    #[serde(default)]
+    pub name: String,
+    /// Per-sample input shape `[channels, height, width]`.
+    pub input: [usize; 3],
+    /// Number of classes: the last layer must output this many logits.
+    #[serde(default = "ten")]
+    pub classes: usize,
+    /// Input normalisation (default `pixel / 255`).
+    #[serde(default)]
+    pub normalization: Normalization,
+    /// The layers, in order.
+    pub layers: Vec<LayerSpec>,
+}
+
+fn ten() -> usize {
+    10
+}
+
+impl ModelSpec {
+    /// Names accepted by [`ModelSpec::preset`].
+    pub const PRESETS: &[&str] = &["tutorial", "mlp"];
+
+    /// A named description: `tutorial` is the Keras MNIST convnet (conv 32 3×3 ReLU, max-pool 2, conv 64 3×3
+    /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
+    /// dense 128 ReLU, dense 10).
+    pub fn preset(name: &str) -> Result<ModelSpec> {
+        let relu = Activation::Relu;
+        let layers = match name {
+            "tutorial" => vec![
+                LayerSpec::Conv2d {
+                    filters: 32,
+                    kernel: 3,
+                    stride: 1,
+                    padding: Padding::Valid,
+                    activation: relu,
+                },
+                LayerSpec::MaxPool2d { pool: 2, stride: None },
+                LayerSpec::Conv2d {
+                    filters: 64,
+                    kernel: 3,
+                    stride: 1,
+                    padding: Padding::Valid,
+                    activation: relu,
+                },
+                LayerSpec::MaxPool2d { pool: 2, stride: None },
+                LayerSpec::Flatten,
+                LayerSpec::Dense {
+                    units: 128,
+                    activation: relu,
+                },
+                LayerSpec::Dropout { rate: 0.5 },
+                LayerSpec::Dense {
+                    units: 10,
+                    activation: Activation::None,
+                },
+            ],
+            "mlp" => vec![
+                LayerSpec::Flatten,
+                LayerSpec::Dense {
+                    units: 128,
+                    activation: relu,
+                },
+                LayerSpec::Dense {
+                    units: 10,
+                    activation: Activation::None,
+                },
+            ],
+            _ => {
+                return Err(NnError::UnknownPreset {
+                    name: name.into(),
+                    known: Self::PRESETS.join(", "),
+                });
+            }
+        };
+        Ok(ModelSpec {
+            name: name.into(),
+            input: [1, 28, 28],
+            classes: 10,
+            normalization: Normalization::UNIT,
+            layers,
+        })
+    }
+
+    /// A preset name, or else the path of a `.toml` or `.json` description.
+    pub fn resolve(name_or_path: &str) -> Result<ModelSpec> {
+        if Self::PRESETS.contains(&name_or_path) {
+            return Self::preset(name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            Self::from_file(path)
+        } else {
+            Self::preset(name_or_path)
+        }
+    }
+
+    /// Reads a description from a TOML file, or JSON when the name ends in `.json`; the name is the file
+    /// stem unless the file gives one.
+    pub fn from_file(path: &Path) -> Result<ModelSpec> {
+        let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
+            path: path.into(),
+            action: "cannot read the model description",
+            source,
+        })?;
+        let origin = path.display().to_string();
+        let mut spec = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            Self::from_json_str(&text, &origin)?
+        } else {
+            Self::from_toml_str(&text, &origin)?
+        };
+        if spec.name.is_empty() {
+            spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        }
+        Ok(spec)
+    }
+
+    /// Parses and checks a TOML description; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<ModelSpec> {
+        let spec: ModelSpec = toml::from_str(text).map_err(|e| NnError::Spec {
+            origin: origin.into(),
+            detail: e.to_string().trim_end().into(),
+        })?;
+        spec.checked(origin)
+    }
+
+    /// Parses and checks a JSON description; `origin` names it in errors.
+    pub fn from_json_str(text: &str, origin: &str) -> Result<ModelSpec> {
+        let spec: ModelSpec = serde_json::from_str(text).map_err(|e| NnError::Spec {
+            origin: origin.into(),
+            detail: e.to_string(),
+        })?;
+        spec.checked(origin)
+    }
+
+    fn checked(self, origin: &str) -> Result<ModelSpec> {
+        self.shapes_in(origin)?;
+        Ok(self)
+    }
+
+    /// The description as JSON (what model files store).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a model description always serialises")
+    }
+
+    /// The description as TOML (what `--model FILE` reads).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a model description always serialises")
+    }
+
+    /// The per-sample shape after each layer (the input's first), checking that every layer fits.
+    pub fn shapes(&self) -> Result<Vec<Vec<usize>>> {
+        self.shapes_in(&self.origin())
+    }
+
+    fn origin(&self) -> String {
+        if self.name.is_empty() {
+            "model".into()
+        } else {
+            format!("model `{}`", self.name)
+        }
+    }
+
+    fn shapes_in(&self, origin: &str) -> Result<Vec<Vec<usize>>> {
+        let fail = |detail: String| NnError::Spec {
+            origin: origin.into(),
+            detail,
+        };
+        if self.input.contains(&0) {
+            return Err(fail(format!("input shape {:?} has an empty dimension", self.input)));
+        }
+        if self.classes < 2 {
+            return Err(fail(format!("classes = {}: a classifier needs at least 2", self.classes)));
+        }
+        if self.normalization.std <= 0.0 || !self.normalization.std.is_finite() || !self.normalization.mean.is_finite()
+        {
+            return Err(fail(format!(
+                "normalization std must be positive and mean finite, got {:?}",
+                self.normalization
+            )));
+        }
+        if self.layers.is_empty() {
+            return Err(fail("no layers".into()));
+        }
+        let mut shapes = vec![self.input.to_vec()];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let input = shapes.last().expect("starts with the input shape");
+            let output = layer
+                .output_shape(input)
+                .map_err(|why| fail(format!("layer {} ({layer}): {why}", i + 1)))?;
+            shapes.push(output);
+        }
+        let last = shapes.last().expect("at least one layer");
+        if *last != [self.classes] {
+            return Err(fail(format!(
+                "the last layer outputs {last:?}, but the model has {} classes: end with {{ type = \"dense\", units = {} }}",
+                self.classes, self.classes
+            )));
+        }
+        if !matches!(self.layers.last(), Some(LayerSpec::Dense { activation: Activation::None, .. })) {
+            return Err(fail(
+                "the last layer must be a dense layer without activation (it gives the logits of the softmax)".into(),
+            ));
+        }
+        Ok(shapes)
+    }
+
+    /// Trainable parameters.
+    pub fn param_count(&self) -> Result<usize> {
+        let shapes = self.shapes()?;
+        Ok(self.layers.iter().zip(&shapes).map(|(l, s)| l.params(s)).sum())
+    }
+
+    /// The layers on one line, e.g. `conv2d(32, 3x3, relu) → max_pool2d(2) → …` (used in errors).
+    pub fn architecture(&self) -> String {
+        let layers: Vec<String> = self.layers.iter().map(ToString::to_string).collect();
+        format!("input {:?} → {} → {} classes", self.input, layers.join(" → "), self.classes)
+    }
+
+    /// Whether two descriptions build the same tensors (normalisation and name may differ).
+    pub(crate) fn same_architecture(&self, other: &ModelSpec) -> bool {
+        self.input == other.input && self.classes == other.classes && self.layers == other.layers
+    }
+
+    /// A Keras-like table: layer, output shape, parameters.
+    pub fn summary(&self) -> Result<String> {
+        use std::fmt::Write;
+        let shapes = self.shapes()?;
+        let mut out = String::new();
+        let rule = "─".repeat(64);
+        let _ = writeln!(out, "Model: {}", if self.name.is_empty() { "unnamed" } else { &self.name });
+        let _ = writeln!(out, "{rule}");
+        let _ = writeln!(out, "{:<30}{:<22}{:>12}", "Layer", "Output shape", "Params");
+        let _ = writeln!(out, "{rule}");
+        let mut total = 0;
+        for (layer, (input, output)) in self.layers.iter().zip(shapes.iter().zip(&shapes[1..])) {
+            let params = layer.params(input);
+            total += params;
+            let _ = writeln!(out, "{:<30}{:<22}{:>12}", layer.to_string(), format!("{output:?}"), params);
+        }
+        let _ = writeln!(out, "{rule}");
+        let _ = writeln!(out, "Total params: {total}");
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tutorial_preset_matches_keras() {
+        let spec = ModelSpec::preset("tutorial").unwrap();
+        let shapes = spec.shapes().unwrap();
+        assert_eq!(
+            shapes,
+            vec![
+                vec![1, 28, 28],
+                vec![32, 26, 26],
+                vec![32, 13, 13],
+                vec![64, 11, 11],
+                vec![64, 5, 5],
+                vec![1600],
+                vec![128],
+                vec![128],
+                vec![10]
+            ]
+        );
+        // Keras's model.summary() for the tutorial: 320 + 18496 + 204928 + 1290.
+        assert_eq!(spec.param_count().unwrap(), 225_034);
+        assert_eq!(spec.layers.iter().map(LayerSpec::torch_modules).sum::<usize>(), 11);
+        assert!(spec.summary().unwrap().contains("Total params: 225034"));
+    }
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        for name in ModelSpec::PRESETS {
+            let spec = ModelSpec::preset(name).unwrap();
+            assert_eq!(ModelSpec::from_toml_str(&spec.to_toml(), "t").unwrap(), spec);
+            assert_eq!(ModelSpec::from_json_str(&spec.to_json(), "j").unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn bad_descriptions_name_the_origin_and_layer() {
+        let unknown = ModelSpec::from_toml_str(
+            "input = [1, 28, 28]\nlayers = [{ type = \"conv3d\", filters = 2 }]",
+            "bad.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.starts_with("bad.toml: ") && unknown.contains("conv3d"), "{unknown}");
+
+        let too_big = ModelSpec::from_json_str(
+            r#"{"input": [1, 4, 4], "classes": 2, "layers": [
+                {"type": "max_pool2d", "pool": 5}, {"type": "flatten"}, {"type": "dense", "units": 2}]}"#,
+            "pool.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            too_big.contains("pool.json") && too_big.contains("layer 1 (max_pool2d(5))") && too_big.contains("larger"),
+            "{too_big}"
+        );
+
+        let unflattened = ModelSpec::from_toml_str(
+            "input = [1, 4, 4]\nclasses = 3\nlayers = [{ type = \"dense\", units = 3 }]",
+            "d.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unflattened.contains("flatten"), "{unflattened}");
+
+        let wrong_classes = ModelSpec::from_toml_str(
+            "input = [1, 4, 4]\nlayers = [{ type = \"flatten\" }, { type = \"dense\", units = 3 }]",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(wrong_classes.contains("10 classes"), "{wrong_classes}");
+
+        let typo = ModelSpec::from_toml_str(
+            "input = [1, 4, 4]\nlayers = [{ type = \"flatten\" }, { type = \"dense\", unit = 10 }]",
+            "typo.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(typo.contains("unit"), "{typo}");
+
+        assert!(matches!(ModelSpec::preset("lenet"), Err(NnError::UnknownPreset { .. })));
+        assert!(matches!(ModelSpec::resolve("no/such/model.toml"), Err(NnError::UnknownPreset { .. })));
+    }
+
+    #[test]
+    fn normalization_maps_pixels() {
+        let (scale, shift) = Normalization::MNIST.scale_shift();
+        let x = 255.0 * scale + shift;
+        assert!((x - (1.0 - 0.1307) / 0.3081).abs() < 1e-5);
+        assert_eq!(Normalization::UNIT.scale_shift(), (1.0 / 255.0, 0.0));
+    }
+}

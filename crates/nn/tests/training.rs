@@ -1,0 +1,246 @@
+//! Training on the committed MNIST sample (500 training, 200 test images) on the CPU backend: reproducibility,
+//! resuming, callbacks, evaluation.
+
+use std::path::PathBuf;
+
+use digits_idx::{Dataset, LabelledImages};
+use digits_nn::{
+    Callback, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Sequential, StopReason,
+    TrainConfig, Trainer,
+};
+use digits_tensor::Cpu;
+
+fn sample() -> Dataset {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist-sample");
+    Dataset::load(dir).expect("the committed MNIST sample loads")
+}
+
+/// A small network with every layer kind the tutorial has, cheap enough to train for several epochs here.
+fn small_spec() -> ModelSpec {
+    ModelSpec::from_toml_str(
+        r#"
+        name = "small"
+        input = [1, 28, 28]
+        layers = [
+            { type = "conv2d", filters = 8, kernel = 3, activation = "relu" },
+            { type = "max_pool2d", pool = 2 },
+            { type = "flatten" },
+            { type = "dense", units = 32, activation = "relu" },
+            { type = "dropout", rate = 0.5 },
+            { type = "dense", units = 10 },
+        ]"#,
+        "small",
+    )
+    .unwrap()
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        seed: 7,
+        progress_every: 4,
+        eval_batch_size: 64,
+        ..Default::default()
+    }
+}
+
+fn train(spec: ModelSpec, config: TrainConfig, train: &LabelledImages, val: Option<&LabelledImages>) -> Vec<NamedTensor> {
+    let model = Sequential::new(&Cpu::new(), spec, config.seed).unwrap();
+    let mut trainer = Trainer::new(model, config, train, val).unwrap();
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    trainer.finish().unwrap().0.weights().unwrap()
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights() {
+    let data = sample();
+    let a = train(ModelSpec::preset("tutorial").unwrap(), config(1), &data.train, None);
+    let b = train(ModelSpec::preset("tutorial").unwrap(), config(1), &data.train, None);
+    assert!(a == b, "two runs with the same seed differ");
+    let other = train(
+        ModelSpec::preset("tutorial").unwrap(),
+        TrainConfig { seed: 8, ..config(1) },
+        &data.train,
+        None,
+    );
+    assert!(a != other, "another seed gives the same weights");
+}
+
+#[test]
+fn learns_and_reports_progress_without_blocking() {
+    let data = sample();
+    let (train, val) = data.train.clone().split_validation(0.2).unwrap();
+    let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();
+    let fast = TrainConfig {
+        optimizer: OptimizerConfig::adam(3e-3),
+        ..config(4)
+    };
+    let mut trainer = Trainer::new(model, fast, &train, Some(&val)).unwrap();
+    assert_eq!(trainer.steps_per_epoch(), 13); // 400 samples: 12 batches of 32 and one of 16
+    let mut reports = Vec::new();
+    trainer.fit(None, &mut |p| reports.push(*p), &mut |_| {}).unwrap();
+    // Every 4 steps, then once at the end of each epoch.
+    let first: Vec<(usize, usize)> = reports.iter().take(4).map(|p| (p.step, p.samples)).collect();
+    assert_eq!(first, [(4, 128), (8, 256), (12, 384), (13, 400)]);
+    assert_eq!(reports.len(), 16);
+    let history = trainer.history().to_vec();
+    assert_eq!(history.len(), 4);
+    assert_eq!(trainer.stop_reason(), Some(StopReason::Completed));
+    let last_report = reports[3];
+    assert_eq!((last_report.loss, last_report.accuracy), (history[0].loss, history[0].accuracy));
+    assert!(history[3].loss < history[0].loss * 0.6, "{history:?}");
+    assert!(history[3].val_accuracy.unwrap() > 0.7, "{history:?}");
+    assert!(history.iter().all(|e| e.lr == 3e-3 && e.samples_per_second > 0.0));
+
+    let (mut model, _) = trainer.finish().unwrap();
+    let test = digits_nn::DeviceDataset::upload(model.backend(), &data.test).unwrap();
+    let options = EvalOptions {
+        batch_size: 64,
+        probabilities: true,
+    };
+    let eval = model.evaluate(&test, &options).unwrap();
+    assert_eq!((eval.samples, eval.predictions.len()), (200, 200));
+    let correct = eval.predictions.iter().zip(data.test.labels()).filter(|(p, l)| **p == u32::from(**l)).count();
+    assert_eq!(eval.accuracy, correct as f32 / 200.0);
+    assert!(eval.accuracy > 0.7, "test accuracy {}", eval.accuracy);
+    let probabilities = eval.probabilities.unwrap();
+    assert_eq!(probabilities.len(), 2000);
+    // The most probable class is the prediction.
+    for (row, &p) in probabilities.chunks(10).zip(&eval.predictions) {
+        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(best as u32, p);
+    }
+    // Evaluating in other batch sizes (a last partial batch) gives the same predictions.
+    let again = model.evaluate(&test, &EvalOptions { batch_size: 48, probabilities: false }).unwrap();
+    assert_eq!(again.predictions, eval.predictions);
+    assert!((again.loss - eval.loss).abs() < 1e-5);
+}
+
+fn callbacks() -> Vec<Callback> {
+    vec![
+        Callback::ReduceLrOnPlateau(ReduceLrOnPlateau {
+            patience: 0,
+            factor: 0.5,
+            min_delta: 0.3,
+            ..Default::default()
+        }),
+        Callback::EarlyStopping(EarlyStopping {
+            monitor: Monitor::ValLoss,
+            patience: 5,
+            restore_best_weights: true,
+            ..Default::default()
+        }),
+    ]
+}
+
+#[test]
+fn resuming_after_a_crash_mid_epoch_matches_an_uninterrupted_run() {
+    let data = sample();
+    let (train, val) = data.train.clone().split_validation(0.2).unwrap();
+    let config = TrainConfig {
+        callbacks: callbacks(),
+        ..config(3)
+    };
+    let cpu = Cpu::new();
+
+    let model = Sequential::new(&cpu, small_spec(), 7).unwrap();
+    let mut whole = Trainer::new(model, config.clone(), &train, Some(&val)).unwrap();
+    whole.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("run.ckpt");
+    let model = Sequential::new(&cpu, small_spec(), 7).unwrap();
+    let mut first = Trainer::new(model, config, &train, Some(&val)).unwrap();
+    first.run_epoch(&mut |_| {}).unwrap();
+    first.save_checkpoint(&checkpoint).unwrap();
+    drop(first);
+
+    // A second process resumes, gets half way through epoch 2 and dies.
+    let mut crashed = Trainer::resume(&cpu, &checkpoint, &train, Some(&val)).unwrap();
+    assert_eq!(crashed.epochs_done(), 1);
+    crashed.begin_epoch().unwrap();
+    for _ in 0..5 {
+        assert!(crashed.step().unwrap());
+    }
+    assert!(crashed.save_checkpoint(&checkpoint).is_err(), "no checkpoints mid-epoch");
+    drop(crashed);
+
+    let mut resumed = Trainer::resume(&cpu, &checkpoint, &train, Some(&val)).unwrap();
+    resumed
+        .fit(Some(&checkpoint), &mut |_| {}, &mut |_| {})
+        .unwrap();
+    assert_eq!(without_times(resumed.history()), without_times(whole.history()));
+    assert_eq!(resumed.lr(), whole.lr());
+    assert!(resumed.lr() < 1e-3, "the plateau callback acted: {:?}", whole.history());
+    assert_eq!(resumed.config().callbacks, whole.config().callbacks, "callback state carries over");
+    // The last checkpoint is also a model file (holding the last epoch's weights).
+    let last = resumed.model().weights().unwrap();
+    assert!(Sequential::load(&cpu, &checkpoint).unwrap().weights().unwrap() == last);
+    let (a, _) = resumed.finish().unwrap();
+    let (b, _) = whole.finish().unwrap();
+    assert!(a.weights().unwrap() == b.weights().unwrap(), "resumed weights differ");
+
+    // Resuming on other data is refused.
+    let err = Trainer::resume(&cpu, &checkpoint, &data.train, None).err().unwrap();
+    assert!(matches!(err, digits_nn::NnError::Checkpoint { .. }), "{err:?}");
+}
+
+/// Epoch statistics without the timings, which differ between runs.
+fn without_times(history: &[digits_nn::EpochStats]) -> Vec<(usize, f32, f32, Option<f32>, Option<f32>, f32)> {
+    history
+        .iter()
+        .map(|e| (e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.lr))
+        .collect()
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    let data = sample();
+    let (train, val) = data.train.clone().split_validation(0.2).unwrap();
+    // Monitoring the training loss in max mode makes epoch 1 the "best" and every later epoch worse, so the
+    // run stops after epoch 2 (patience 1) and must end with epoch 1's weights.
+    let stopping = EarlyStopping {
+        monitor: Monitor::Loss,
+        mode: digits_nn::Mode::Max,
+        patience: 1,
+        restore_best_weights: true,
+        ..Default::default()
+    };
+    let config = TrainConfig {
+        callbacks: vec![Callback::EarlyStopping(stopping)],
+        ..config(5)
+    };
+    let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();
+    let mut trainer = Trainer::new(model, config, &train, Some(&val)).unwrap();
+    let mut weights = Vec::new();
+    while !trainer.is_finished() {
+        trainer.run_epoch(&mut |_| {}).unwrap();
+        weights.push(trainer.model().weights().unwrap());
+    }
+    assert_eq!(trainer.stop_reason(), Some(StopReason::EarlyStopping { epoch: 2 }));
+    assert!(trainer.begin_epoch().is_err(), "a finished run does not start another epoch");
+    assert!(weights[0] != weights[1]);
+    let (model, history) = trainer.finish().unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(model.weights().unwrap() == weights[0], "the best (first) epoch's weights are restored");
+}
+
+#[test]
+fn bad_settings_are_refused_before_training() {
+    let data = sample();
+    let cpu = Cpu::new();
+    let model = || Sequential::new(&cpu, small_spec(), 0).unwrap();
+    let needs_validation = TrainConfig {
+        callbacks: vec![Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default())],
+        ..config(1)
+    };
+    let err = Trainer::new(model(), needs_validation, &data.train, None).err().unwrap();
+    assert!(err.to_string().contains("val_loss"), "{err}");
+    let zero_batch = TrainConfig { batch_size: 0, ..config(1) };
+    assert!(Trainer::new(model(), zero_batch, &data.train, None).is_err());
+    let small_images = data.train.subset(&[0, 1]).unwrap();
+    let cropped = LabelledImages::new(small_images.pixels()[..2 * 27 * 28].to_vec(), vec![0, 1], 27, 28, 10).unwrap();
+    let err = Trainer::new(model(), config(1), &cropped, None).err().unwrap();
+    assert!(err.to_string().contains("27x28"), "{err}");
+}

@@ -1,0 +1,37 @@
+// One Adam step (Keras's formulas, crates/tensor/src/ops/optim.rs) over a flat parameter arena, in place:
+//   m = b1 * m + (1 - b1) * g
+//   v = b2 * v + (1 - b2) * g^2
+//   p = p - alpha * m / (sqrt(v) + eps),  alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), computed by the host
+// One element per invocation; grids past 65535 workgroups fold into y.
+
+struct Params {
+    n: u32,
+    alpha: f32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    epsilon: f32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if i >= p.n {
+        return;
+    }
+    let g = grads[i];
+    let mi = p.beta1 * m[i] + p.one_minus_beta1 * g;
+    let vi = p.beta2 * v[i] + p.one_minus_beta2 * (g * g);
+    m[i] = mi;
+    v[i] = vi;
+    params[i] -= p.alpha * mi / (sqrt(vi) + p.epsilon);
+}

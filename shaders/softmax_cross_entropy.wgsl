@@ -1,0 +1,102 @@
+// Fused softmax + cross-entropy over `rows` rows of `classes` logits, in ONE workgroup so the batch's loss is
+// reduced in a fixed order (deterministic, no float atomics):
+//   m = max_c x[r, c], s = sum_c exp(x[r, c] - m)                      (numerically stable)
+//   loss_r = log(s) - (x[r, label_r] - m)                              (= -log softmax[label_r])
+//   hit_r  = 1 if the first argmax of row r is label_r, else 0
+//   grad[r, c] = (exp(x[r, c] - m) / s - (c == label_r)) * grad_scale  (entry loss_grad only)
+//   stats[0] += sum_r loss_r, stats[1] += sum_r hit_r
+// Invocation t handles rows t, t + WG, ... in order, then a fixed tree adds the WG partial sums.
+// A label >= classes (which the host cannot check without a readback) is clamped to classes - 1.
+
+struct Params {
+    rows: u32,
+    classes: u32,
+    grad_scale: f32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+var<workgroup> part_loss: array<f32, WG>;
+var<workgroup> part_hits: array<f32, WG>;
+
+struct Row {
+    top: f32,
+    sum: f32,
+    label: u32,
+    loss: f32,
+    hit: f32,
+}
+
+fn row_stats(r: u32) -> Row {
+    let base = r * p.classes;
+    var m = logits[base];
+    var best = 0u;
+    for (var c = 1u; c < p.classes; c++) {
+        let v = logits[base + c];
+        if v > m {
+            m = v;
+            best = c;
+        }
+    }
+    var s = 0.0;
+    for (var c = 0u; c < p.classes; c++) {
+        s += exp(logits[base + c] - m);
+    }
+    let label = min(labels[r], p.classes - 1u);
+    let loss = log(s) - (logits[base + label] - m);
+    return Row(m, s, label, loss, select(0.0, 1.0, best == label));
+}
+
+// Adds the workgroup's partial sums in a fixed tree and accumulates them into stats.
+fn accumulate(lid: u32, loss: f32, hits: f32) {
+    part_loss[lid] = loss;
+    part_hits[lid] = hits;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            part_loss[lid] += part_loss[lid + s];
+            part_hits[lid] += part_hits[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        stats[0] += part_loss[0];
+        stats[1] += part_hits[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn loss(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var hits = 0.0;
+    for (var r = lid; r < p.rows; r += WG) {
+        let row = row_stats(r);
+        loss += row.loss;
+        hits += row.hit;
+    }
+    accumulate(lid, loss, hits);
+}
+
+@compute @workgroup_size(WG)
+fn loss_grad(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var hits = 0.0;
+    for (var r = lid; r < p.rows; r += WG) {
+        let row = row_stats(r);
+        loss += row.loss;
+        hits += row.hit;
+        let base = r * p.classes;
+        let inv = 1.0 / row.sum;
+        for (var c = 0u; c < p.classes; c++) {
+            let prob = exp(logits[base + c] - row.top) * inv;
+            grad[base + c] = (prob - select(0.0, 1.0, c == row.label)) * p.grad_scale;
+        }
+    }
+    accumulate(lid, loss, hits);
+}
