@@ -1,127 +1,213 @@
-// Convolution backward, gradients of the weights and bias, NCHW, as an implicit GEMM:
+// Convolution backward, gradients of the weights and bias, NCHW, as an implicit GEMM (no im2col buffer):
 //   dw[o, c, ky, kx] = Σ_{b, oy, ox} dy[b, o, oy, ox] · x[b, c, oy·s + ky - pad, ox·s + kx - pad]
 //   db[o]            = Σ_{b, oy, ox} dy[b, o, oy, ox]
 // GEMM view: rows are output channels (m = oc), columns are k = (c, ky, kx) (n = ic·kh·kw), the reduction
-// runs over the batch's output pixels (b, oy, ox) in that order. Each gradient is summed by one invocation
-// in that fixed order, with no atomics: bit-identical run to run.
+// runs over the batch's output pixels (b, oy, ox). No atomics, so results are bit-identical run to run:
+//   partial: the batch is cut into a fixed number of slices; invocation (k block, o block, slice) sums its
+//            slice's pixels in order into partials[slice] ([dw | db], oc·k + oc floats);
+//   reduce:  each gradient is the sum of its partials in slice order.
+// The slices give small layers (oc·k of a few hundred) enough invocations to fill the device.
 //
-// Each invocation computes 4 output channels (one vec4 of accumulators per k) × TK values of k; the
-// invocations of the first k block also sum the bias gradient of their channels.
+// Each partial invocation computes 16 output channels × 16 values of k, as 4×4 blocks of mat4x4 accumulators
+// (columns: 4 channels' gradients; rows: 4 values of k) from 4+4 vec4s of dy and x values per pixel.
 
 struct Params {
-    batch: u32,
+    batch: u32,        // images in this piece of the batch
     in_channels: u32,
     out_channels: u32,
     height: u32,
     width: u32,
+    out_h: u32,
+    out_w: u32,
     kernel_h: u32,
     kernel_w: u32,
     stride: u32,
     padding: u32,
-    out_h: u32,
-    out_w: u32,
-    flags: u32,     // bit 0: write the bias gradient, bit 2: add to the gradients instead of overwriting
-    channels4: u32,
-    items: u32,     // k = ic·kh·kw
-    blocks: u32,    // blocks of 4 output channels
+    flags: u32,        // reduce: bit 0: write the bias gradient, bit 2: add to the gradients (a later piece)
+    per_slice: u32,    // images per slice
+    slices: u32,
+    len: u32,          // oc·k + oc: the floats of one partial
     _pad: u32,
 }
 
-const WG: u32 = 64u;
-const TK: u32 = 8u;
+const WG: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(4) var<storage, read_write> db: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = gid.x + gid.y * groups.x * WG;
-    let block = id % p.blocks;
-    let k0 = (id / p.blocks) * TK;
-    if k0 >= p.items {
+// The outer product of 4 k values' inputs and 4 channels' gradients: column j is channel j's contribution.
+fn outer(v: vec4<f32>, g: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(v * g.x, v * g.y, v * g.z, v * g.w);
+}
+
+// Four values of k = (c, ky, kx): the channel's offset within an image and the tap's offset from the
+// window's corner (the padding folded in).
+struct Taps {
+    c: vec4<i32>,
+    dy: vec4<i32>,
+    dx: vec4<i32>,
+}
+
+fn taps(k0: u32) -> Taps {
+    let taps = p.kernel_h * p.kernel_w;
+    let k = min(vec4<u32>(k0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.in_channels * taps - 1u));
+    let c = k / taps;
+    let t = k - c * taps;
+    let ky = t / p.kernel_w;
+    return Taps(
+        vec4<i32>(c * p.height * p.width),
+        vec4<i32>(ky) - i32(p.padding),
+        vec4<i32>(t - ky * p.kernel_w) - i32(p.padding),
+    );
+}
+
+// A row of the input for 4 taps at output row oy of image b: its offset in `x` and whether it is inside.
+struct Row {
+    at: vec4<i32>,
+    ok: vec4<bool>,
+}
+
+fn row(t: Taps, b: u32, oy: u32) -> Row {
+    let iy = i32(oy * p.stride) + t.dy;
+    let ok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(i32(p.height)));
+    return Row(i32(b * p.in_channels * p.height * p.width) + t.c + iy * i32(p.width), ok);
+}
+
+fn load(r: Row, t: Taps, ox: u32) -> vec4<f32> {
+    let ix = i32(ox * p.stride) + t.dx;
+    let ok = r.ok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.width)));
+    let at = vec4<u32>(select(vec4<i32>(0), r.at + ix, ok));
+    return select(vec4<f32>(0.0), vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]), ok);
+}
+
+// Gradients of 4 channels (offsets of their planes, clamped past the last channel) at one pixel.
+fn grad(planes: vec4<u32>, at: u32) -> vec4<f32> {
+    return vec4<f32>(dy[planes.x + at], dy[planes.y + at], dy[planes.z + at], dy[planes.w + at]);
+}
+
+// Writes the partial sums of 4 values of k (a column of each of a k quad's four accumulators) for 16 channels.
+fn store(base: u32, k: u32, o0: u32, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
+    let n = p.in_channels * p.kernel_h * p.kernel_w;
+    if k >= n {
         return;
     }
-    let o0 = block * 4u;
+    let v = array<vec4<f32>, 4>(c0, c1, c2, c3);
+    for (var j = 0u; j < 16u; j++) {
+        let o = o0 + j;
+        if o < p.out_channels {
+            partials[base + o * n + k] = v[j / 4u][j % 4u];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn partial(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k0 = gid.x * 16u;
+    let o0 = gid.y * 16u;
+    let slice = gid.z;
+    if k0 >= p.in_channels * p.kernel_h * p.kernel_w {
+        return;
+    }
     let plane = p.out_h * p.out_w;
-    let in_plane = p.height * p.width;
-    let window = p.kernel_h * p.kernel_w;
-
-    // Per channel: its row of dy within an image (clamped past the last channel).
-    var orow: array<u32, 4>;
-    for (var j = 0u; j < 4u; j++) {
-        orow[j] = min(o0 + j, p.out_channels - 1u) * plane;
-    }
-    // Per k: the input channel's offset within an image, and the tap's offset from the window's corner.
-    var cbase: array<u32, TK>;
-    var dky: array<i32, TK>;
-    var dkx: array<i32, TK>;
-    for (var i = 0u; i < TK; i++) {
-        let k = min(k0 + i, p.items - 1u);
-        let c = k / window;
-        let tap = k - c * window;
-        let ky = tap / p.kernel_w;
-        cbase[i] = c * in_plane;
-        dky[i] = i32(ky) - i32(p.padding);
-        dkx[i] = i32(tap - ky * p.kernel_w) - i32(p.padding);
-    }
-
-    var acc: array<vec4<f32>, TK>;
-    var bias_acc = vec4<f32>(0.0);
-    for (var b = 0u; b < p.batch; b++) {
-        let xb = b * p.in_channels * in_plane;
-        let yb = b * p.out_channels * plane;
+    let t0 = taps(k0);
+    let t1 = taps(k0 + 4u);
+    let t2 = taps(k0 + 8u);
+    let t3 = taps(k0 + 12u);
+    let last = vec4<u32>(p.out_channels - 1u);
+    let o = vec4<u32>(0u, 1u, 2u, 3u);
+    let p0 = min(vec4<u32>(o0) + o, last) * plane;
+    let p1 = min(vec4<u32>(o0 + 4u) + o, last) * plane;
+    let p2 = min(vec4<u32>(o0 + 8u) + o, last) * plane;
+    let p3 = min(vec4<u32>(o0 + 12u) + o, last) * plane;
+    // a{k quad}{channel quad}; s{channel quad}: the bias gradient's sums
+    var a00 = mat4x4<f32>(); var a01 = mat4x4<f32>(); var a02 = mat4x4<f32>(); var a03 = mat4x4<f32>();
+    var a10 = mat4x4<f32>(); var a11 = mat4x4<f32>(); var a12 = mat4x4<f32>(); var a13 = mat4x4<f32>();
+    var a20 = mat4x4<f32>(); var a21 = mat4x4<f32>(); var a22 = mat4x4<f32>(); var a23 = mat4x4<f32>();
+    var a30 = mat4x4<f32>(); var a31 = mat4x4<f32>(); var a32 = mat4x4<f32>(); var a33 = mat4x4<f32>();
+    var s0 = vec4<f32>(); var s1 = vec4<f32>(); var s2 = vec4<f32>(); var s3 = vec4<f32>();
+    let b_end = min((slice + 1u) * p.per_slice, p.batch);
+    for (var b = slice * p.per_slice; b < b_end; b++) {
+        let image = b * p.out_channels * plane;
         for (var oy = 0u; oy < p.out_h; oy++) {
-            var row: array<i32, TK>;
-            var row_ok: array<bool, TK>;
-            for (var i = 0u; i < TK; i++) {
-                let iy = i32(oy * p.stride) + dky[i];
-                row_ok[i] = iy >= 0 && iy < i32(p.height);
-                row[i] = i32(xb + cbase[i]) + iy * i32(p.width);
-            }
-            let yrow = yb + oy * p.out_w;
+            let r0 = row(t0, b, oy);
+            let r1 = row(t1, b, oy);
+            let r2 = row(t2, b, oy);
+            let r3 = row(t3, b, oy);
             for (var ox = 0u; ox < p.out_w; ox++) {
-                let g = vec4<f32>(
-                    dy[yrow + orow[0] + ox],
-                    dy[yrow + orow[1] + ox],
-                    dy[yrow + orow[2] + ox],
-                    dy[yrow + orow[3] + ox],
-                );
-                bias_acc += g;
-                for (var i = 0u; i < TK; i++) {
-                    let ix = i32(ox * p.stride) + dkx[i];
-                    let ok = row_ok[i] && ix >= 0 && ix < i32(p.width);
-                    let v = select(0.0, x[u32(select(0, row[i] + ix, ok))], ok);
-                    acc[i] += g * v;
-                }
+                let at = image + oy * p.out_w + ox;
+                let g0 = grad(p0, at);
+                let g1 = grad(p1, at);
+                let g2 = grad(p2, at);
+                let g3 = grad(p3, at);
+                s0 += g0; s1 += g1; s2 += g2; s3 += g3;
+                let v0 = load(r0, t0, ox);
+                a00 += outer(v0, g0); a01 += outer(v0, g1); a02 += outer(v0, g2); a03 += outer(v0, g3);
+                let v1 = load(r1, t1, ox);
+                a10 += outer(v1, g0); a11 += outer(v1, g1); a12 += outer(v1, g2); a13 += outer(v1, g3);
+                let v2 = load(r2, t2, ox);
+                a20 += outer(v2, g0); a21 += outer(v2, g1); a22 += outer(v2, g2); a23 += outer(v2, g3);
+                let v3 = load(r3, t3, ox);
+                a30 += outer(v3, g0); a31 += outer(v3, g1); a32 += outer(v3, g2); a33 += outer(v3, g3);
             }
         }
     }
+    let base = slice * p.len;
+    // Column j of a{q}{c} holds channel 4c+j for k values 4q..4q+3: transposed, row i holds k value 4q+i.
+    // Constant indices only: indexing an accumulator with a variable would move it out of registers on
+    // lavapipe, for the whole kernel.
+    let t00 = transpose(a00); let t01 = transpose(a01); let t02 = transpose(a02); let t03 = transpose(a03);
+    store(base, k0, o0, t00[0], t01[0], t02[0], t03[0]);
+    store(base, k0 + 1u, o0, t00[1], t01[1], t02[1], t03[1]);
+    store(base, k0 + 2u, o0, t00[2], t01[2], t02[2], t03[2]);
+    store(base, k0 + 3u, o0, t00[3], t01[3], t02[3], t03[3]);
+    let t10 = transpose(a10); let t11 = transpose(a11); let t12 = transpose(a12); let t13 = transpose(a13);
+    store(base, k0 + 4u, o0, t10[0], t11[0], t12[0], t13[0]);
+    store(base, k0 + 5u, o0, t10[1], t11[1], t12[1], t13[1]);
+    store(base, k0 + 6u, o0, t10[2], t11[2], t12[2], t13[2]);
+    store(base, k0 + 7u, o0, t10[3], t11[3], t12[3], t13[3]);
+    let t20 = transpose(a20); let t21 = transpose(a21); let t22 = transpose(a22); let t23 = transpose(a23);
+    store(base, k0 + 8u, o0, t20[0], t21[0], t22[0], t23[0]);
+    store(base, k0 + 9u, o0, t20[1], t21[1], t22[1], t23[1]);
+    store(base, k0 + 10u, o0, t20[2], t21[2], t22[2], t23[2]);
+    store(base, k0 + 11u, o0, t20[3], t21[3], t22[3], t23[3]);
+    let t30 = transpose(a30); let t31 = transpose(a31); let t32 = transpose(a32); let t33 = transpose(a33);
+    store(base, k0 + 12u, o0, t30[0], t31[0], t32[0], t33[0]);
+    store(base, k0 + 13u, o0, t30[1], t31[1], t32[1], t33[1]);
+    store(base, k0 + 14u, o0, t30[2], t31[2], t32[2], t33[2]);
+    store(base, k0 + 15u, o0, t30[3], t31[3], t32[3], t33[3]);
+    if k0 == 0u {
+        let sums = array<vec4<f32>, 4>(s0, s1, s2, s3);
+        let n = p.in_channels * p.kernel_h * p.kernel_w;
+        for (var j = 0u; j < 16u; j++) {
+            if o0 + j < p.out_channels {
+                partials[base + p.out_channels * n + o0 + j] = sums[j / 4u][j % 4u];
+            }
+        }
+    }
+}
 
-    let accumulate = (p.flags & 4u) != 0u;
-    for (var i = 0u; i < TK; i++) {
-        let k = k0 + i;
-        if k >= p.items {
-            break;
-        }
-        var v = array<f32, 4>(acc[i].x, acc[i].y, acc[i].z, acc[i].w);
-        for (var j = 0u; j < 4u; j++) {
-            let o = o0 + j;
-            if o < p.out_channels {
-                let at = o * p.items + k;
-                dw[at] = select(v[j], dw[at] + v[j], accumulate);
-            }
-        }
+@group(0) @binding(1) var<storage, read> sums: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(3) var<storage, read_write> db: array<f32>;
+
+@compute @workgroup_size(64)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 64u;
+    let weights = p.len - p.out_channels;
+    if i >= p.len || (i >= weights && (p.flags & 1u) == 0u) {
+        return;
     }
-    if k0 == 0u && (p.flags & 1u) != 0u {
-        var v = array<f32, 4>(bias_acc.x, bias_acc.y, bias_acc.z, bias_acc.w);
-        for (var j = 0u; j < 4u; j++) {
-            let o = o0 + j;
-            if o < p.out_channels {
-                db[o] = select(v[j], db[o] + v[j], accumulate);
-            }
-        }
+    var total = 0.0;
+    for (var s = 0u; s < p.slices; s++) {
+        total += sums[s * p.len + i];
+    }
+    let accumulate = (p.flags & 4u) != 0u;
+    if i < weights {
+        dw[i] = select(total, dw[i] + total, accumulate);
+    } else {
+        let o = i - weights;
+        db[o] = select(total, db[o] + total, accumulate);
     }
 }

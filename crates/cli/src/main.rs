@@ -23,8 +23,14 @@ enum Command {
     Devices(commands::devices::Args),
     /// Check every GPU kernel against the CPU backend; exits with 1 on any mismatch.
     Check(commands::check::Args),
-    /// Measure speed: `digits bench kernels`.
+    /// Measure speed: `digits bench kernels`, `digits bench train`.
     Bench(commands::bench::Args),
+    /// Train a network; writes the model, a checkpoint per epoch and the training curves.
+    Train(commands::train::Args),
+    /// Evaluate a model: accuracy per class, confusion matrix, misclassified images.
+    Eval(commands::eval::Args),
+    /// Read handwritten digits from pictures (PNG, JPEG) or test images.
+    Predict(commands::predict::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +42,8 @@ fn main() -> anyhow::Result<()> {
         Command::Devices(args) => commands::devices::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
     }
 }

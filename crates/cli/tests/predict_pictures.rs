@@ -11,8 +11,13 @@ fn fixtures() -> PathBuf {
 
 /// The true digit of a fixture, from the first word of its name (`seven_offcentre.png` → 7).
 fn label_of(path: &Path) -> usize {
-    const NAMES: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
-    let stem = path.file_stem().and_then(|s| s.to_str()).expect("a file name");
+    const NAMES: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a file name");
     let word = stem.split('_').next().expect("a word");
     NAMES
         .iter()
@@ -28,7 +33,10 @@ fn pictures_of_digits_are_read_correctly() {
         .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
         .collect();
     pictures.sort();
-    assert!(pictures.len() >= 5, "expected the committed pictures, found {pictures:?}");
+    assert!(
+        pictures.len() >= 5,
+        "expected the committed pictures, found {pictures:?}"
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_digits"))
         .args(["predict", "--device", "cpu", "--json", "--model"])
         .arg(fixtures().join("models/tutorial-mnist.safetensors"))
@@ -36,7 +44,11 @@ fn pictures_of_digits_are_read_correctly() {
         .output()
         .expect("run digits");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let document: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let predictions = document["predictions"].as_array().expect("predictions");
     assert_eq!(predictions.len(), pictures.len());
@@ -48,6 +60,9 @@ fn pictures_of_digits_are_read_correctly() {
             picture.display()
         );
         // Not a lucky guess: the model is confident.
-        assert!(prediction["probability"].as_f64().is_some_and(|p| p > 0.8), "{prediction}");
+        assert!(
+            prediction["probability"].as_f64().is_some_and(|p| p > 0.8),
+            "{prediction}"
+        );
     }
 }

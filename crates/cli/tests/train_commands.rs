@@ -38,7 +38,8 @@ fn run(command: &mut Command) -> (Output, String, String) {
 
 /// A fresh folder under Cargo's scratch space for integration tests.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("digits-train-{name}-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("digits-train-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
@@ -52,20 +53,33 @@ fn gpu_available(test: &str) -> bool {
             panic!("DIGITS_REQUIRE_GPU=1 but no GPU adapter is usable: {e}")
         }
         Err(e) => {
-            eprintln!("SKIPPED {test}: no GPU adapter ({e}); install mesa-vulkan-drivers for lavapipe");
+            eprintln!(
+                "SKIPPED {test}: no GPU adapter ({e}); install mesa-vulkan-drivers for lavapipe"
+            );
             false
         }
     }
 }
 
 fn assert_png(path: &Path) {
-    let image = image::open(path).unwrap_or_else(|e| panic!("{} is not a readable PNG: {e}", path.display()));
-    assert!(image.width() > 100 && image.height() > 100, "{} is {}x{}", path.display(), image.width(), image.height());
+    let image = image::open(path)
+        .unwrap_or_else(|e| panic!("{} is not a readable PNG: {e}", path.display()));
+    assert!(
+        image.width() > 100 && image.height() > 100,
+        "{} is {}x{}",
+        path.display(),
+        image.width(),
+        image.height()
+    );
 }
 
 /// Checks what one training run leaves in its folder after `epochs` epochs.
 fn assert_run_folder(out: &Path, epochs: usize, validation: bool) {
-    assert!(out.join("model.safetensors").is_file(), "no model in {}", out.display());
+    assert!(
+        out.join("model.safetensors").is_file(),
+        "no model in {}",
+        out.display()
+    );
     for epoch in 1..=epochs {
         let checkpoint = out.join(format!("checkpoints/epoch-{epoch:03}.safetensors"));
         assert!(checkpoint.is_file(), "missing {}", checkpoint.display());
@@ -88,8 +102,10 @@ fn assert_run_folder(out: &Path, epochs: usize, validation: bool) {
         assert_eq!(!row[3].is_empty(), validation, "{csv}");
     }
     assert_png(&out.join("history.png"));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("JSON");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("JSON");
     assert_eq!(summary["test_samples"], 200);
 }
 
@@ -99,15 +115,23 @@ fn cpu_train_resume_eval_predict() {
     let dir = scratch("cpu");
     let out = dir.join("run");
     let (output, stdout, stderr) = run(digits(&dir)
-        .args(["train", "--device", "cpu", "--epochs", "1", "--seed", "7", "--out"])
+        .args([
+            "train", "--device", "cpu", "--epochs", "1", "--seed", "7", "--out",
+        ])
         .arg(&out)
         .arg("--data")
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     // 500 samples, 20% held out: 400 training, 100 validation.
-    assert!(stdout.contains("400 training, 100 validation, 200 test samples"), "{stdout}");
+    assert!(
+        stdout.contains("400 training, 100 validation, 200 test samples"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Epoch 1/1 - "), "{stdout}");
-    assert!(stdout.contains(" - val_loss: ") && stdout.contains(" - lr: 1.0e-03"), "{stdout}");
+    assert!(
+        stdout.contains(" - val_loss: ") && stdout.contains(" - lr: 1.0e-03"),
+        "{stdout}"
+    );
     assert!(stdout.contains("test: loss: "), "{stdout}");
     assert_run_folder(&out, 1, true);
 
@@ -118,18 +142,29 @@ fn cpu_train_resume_eval_predict() {
         .arg("--data")
         .arg(sample_dir()));
     assert!(!output.status.success());
-    assert!(stderr.contains("already holds a run") && stderr.contains("--resume"), "{stderr}");
+    assert!(
+        stderr.contains("already holds a run") && stderr.contains("--resume"),
+        "{stderr}"
+    );
 
     // Resume to a total of two epochs.
     let (output, stdout, stderr) = run(digits(&dir)
-        .args(["train", "--device", "cpu", "--resume", "--epochs", "2", "--out"])
+        .args([
+            "train", "--device", "cpu", "--resume", "--epochs", "2", "--out",
+        ])
         .arg(&out)
         .arg("--data")
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("resuming") && stdout.contains("after epoch 1"), "{stdout}");
+    assert!(
+        stdout.contains("resuming") && stdout.contains("after epoch 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Epoch 2/2 - "), "{stdout}");
-    assert!(!stdout.contains("Epoch 1/2"), "epoch 1 was trained again: {stdout}");
+    assert!(
+        !stdout.contains("Epoch 1/2"),
+        "epoch 1 was trained again: {stdout}"
+    );
     assert_run_folder(&out, 2, true);
 
     // Evaluate: text report and pictures next to the model.
@@ -141,7 +176,10 @@ fn cpu_train_resume_eval_predict() {
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("test: 200 samples - loss: "), "{stdout}");
-    assert!(stdout.contains("per class:") && stdout.contains("confusion matrix"), "{stdout}");
+    assert!(
+        stdout.contains("per class:") && stdout.contains("confusion matrix"),
+        "{stdout}"
+    );
     assert_png(&out.join("confusion.png"));
     assert!(out.join("misclassified.png").is_file());
 
@@ -154,8 +192,11 @@ fn cpu_train_resume_eval_predict() {
         .arg(fixture_pictures().join("seven_offcentre.png"))
         .arg(fixture_pictures().join("three_noisy.jpg")));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let document: serde_json::Value = serde_json::from_str(&stdout).expect("predict --json prints JSON");
-    let predictions = document["predictions"].as_array().expect("a predictions array");
+    let document: serde_json::Value =
+        serde_json::from_str(&stdout).expect("predict --json prints JSON");
+    let predictions = document["predictions"]
+        .as_array()
+        .expect("a predictions array");
     assert_eq!(predictions.len(), 3);
     for prediction in predictions {
         let probabilities: Vec<f64> = prediction["probabilities"]
@@ -165,7 +206,10 @@ fn cpu_train_resume_eval_predict() {
             .map(|p| p.as_f64().expect("a number"))
             .collect();
         assert_eq!(probabilities.len(), 10);
-        assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{prediction}");
+        assert!(
+            (probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+            "{prediction}"
+        );
         let top = prediction["top"].as_array().expect("top");
         assert_eq!(top.len(), 3);
         assert_eq!(prediction["digit"], top[0]["digit"]);
@@ -188,7 +232,10 @@ fn gpu_train_one_epoch() {
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(!stdout.contains("device: cpu"), "ran on the CPU: {stdout}");
-    assert!(stdout.contains("Epoch 1/1 - ") && stdout.contains("test: loss: "), "{stdout}");
+    assert!(
+        stdout.contains("Epoch 1/1 - ") && stdout.contains("test: loss: "),
+        "{stdout}"
+    );
     assert_run_folder(&out, 1, true);
 
     let (output, stdout, stderr) = run(digits(&dir)
@@ -206,15 +253,36 @@ fn gpu_train_one_epoch() {
 fn train_without_validation_and_dry_run() {
     let dir = scratch("dry");
     let (output, stdout, stderr) = run(digits(&dir)
-        .args(["train", "--device", "cpu", "--model", "mlp", "--dry-run", "--data"])
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--model",
+            "mlp",
+            "--dry-run",
+            "--data",
+        ])
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("dry run: ") && stdout.contains("nothing written"), "{stdout}");
+    assert!(
+        stdout.contains("dry run: ") && stdout.contains("nothing written"),
+        "{stdout}"
+    );
     assert!(!dir.join("runs").exists(), "a dry run wrote files");
 
     let out = dir.join("noval");
     let (output, stdout, stderr) = run(digits(&dir)
-        .args(["train", "--device", "cpu", "--model", "mlp", "--epochs", "1", "--validation-split", "0"])
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--validation-split",
+            "0",
+        ])
         .args(["--optimizer", "sgd", "--lr", "0.05", "--out"])
         .arg(&out)
         .arg("--data")
@@ -229,13 +297,30 @@ fn train_without_validation_and_dry_run() {
 fn bench_train_reports_json() {
     let dir = scratch("bench");
     let (output, stdout, stderr) = run(digits(&dir)
-        .args(["bench", "train", "--device", "cpu", "--model", "mlp", "--steps", "3", "--warmup", "1"])
-        .args(["--inference-runs", "1", "--latency-runs", "3", "--json", "--data"])
+        .args([
+            "bench", "train", "--device", "cpu", "--model", "mlp", "--steps", "3", "--warmup", "1",
+        ])
+        .args([
+            "--inference-runs",
+            "1",
+            "--latency-runs",
+            "3",
+            "--json",
+            "--data",
+        ])
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("bench train --json prints JSON");
-    for key in ["first_step_s", "train_samples_per_s", "inference_samples_per_s", "latency_ms"] {
-        let value = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {report}"));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).expect("bench train --json prints JSON");
+    for key in [
+        "first_step_s",
+        "train_samples_per_s",
+        "inference_samples_per_s",
+        "latency_ms",
+    ] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {report}"));
         assert!(value.is_finite() && value > 0.0, "{key}: {report}");
     }
     assert_eq!(report["inference_samples"], 200);
@@ -255,46 +340,84 @@ fn bad_inputs_give_clear_errors() {
 
     let missing = dir.join("nothing.safetensors");
     check(
-        digits(&dir).args(["eval", "--device", "cpu", "--data"]).arg(sample_dir()).arg("--model").arg(&missing),
+        digits(&dir)
+            .args(["eval", "--device", "cpu", "--data"])
+            .arg(sample_dir())
+            .arg("--model")
+            .arg(&missing),
         &["cannot read the model file", "nothing.safetensors"],
     );
     let corrupt = dir.join("corrupt.safetensors");
     std::fs::write(&corrupt, b"this is not a safetensors file at all").expect("write");
     check(
-        digits(&dir).args(["predict", "--test-index", "0", "--data"]).arg(sample_dir()).arg("--model").arg(&corrupt),
+        digits(&dir)
+            .args(["predict", "--test-index", "0", "--data"])
+            .arg(sample_dir())
+            .arg("--model")
+            .arg(&corrupt),
         &["cannot load the model", "corrupt.safetensors"],
     );
     // The picture is checked before the model is read, so any model path will do.
     check(
-        digits(&dir).args(["predict", "--model"]).arg(&corrupt).arg(dir.join("no-such-picture.png")),
+        digits(&dir)
+            .args(["predict", "--model"])
+            .arg(&corrupt)
+            .arg(dir.join("no-such-picture.png")),
         &["cannot open", "no-such-picture.png"],
     );
     let not_a_picture = dir.join("notes.png");
     std::fs::write(&not_a_picture, b"plain text").expect("write");
     check(
-        digits(&dir).args(["predict", "--model"]).arg(&corrupt).arg(&not_a_picture),
+        digits(&dir)
+            .args(["predict", "--model"])
+            .arg(&corrupt)
+            .arg(&not_a_picture),
         &["notes.png"],
     );
     let blank = dir.join("blank.png");
-    image::GrayImage::from_pixel(64, 64, image::Luma([230])).save(&blank).expect("write");
+    image::GrayImage::from_pixel(64, 64, image::Luma([230]))
+        .save(&blank)
+        .expect("write");
     check(
-        digits(&dir).args(["predict", "--model"]).arg(&corrupt).arg(&blank),
+        digits(&dir)
+            .args(["predict", "--model"])
+            .arg(&corrupt)
+            .arg(&blank),
         &["cannot find a digit in", "blank.png", "nearly uniform"],
     );
     check(
-        digits(&dir).args(["train", "--device", "cpu", "--resume", "--out"]).arg(dir.join("empty")).arg("--data").arg(sample_dir()),
+        digits(&dir)
+            .args(["train", "--device", "cpu", "--resume", "--out"])
+            .arg(dir.join("empty"))
+            .arg("--data")
+            .arg(sample_dir()),
         &["cannot resume", "not a training run folder"],
     );
     check(
-        digits(&dir).args(["train", "--device", "cpu", "--model", "no-such-model", "--out"]).arg(dir.join("x")).arg("--data").arg(sample_dir()),
+        digits(&dir)
+            .args([
+                "train",
+                "--device",
+                "cpu",
+                "--model",
+                "no-such-model",
+                "--out",
+            ])
+            .arg(dir.join("x"))
+            .arg("--data")
+            .arg(sample_dir()),
         &["unknown model", "no-such-model"],
     );
     check(
-        digits(&dir).args(["train", "--device", "cpu", "--data"]).arg(dir.join("no-data-here")),
+        digits(&dir)
+            .args(["train", "--device", "cpu", "--data"])
+            .arg(dir.join("no-data-here")),
         &["cannot find the dataset"],
     );
     check(
-        digits(&dir).args(["train", "--validation-split", "1.5", "--data"]).arg(sample_dir()),
+        digits(&dir)
+            .args(["train", "--validation-split", "1.5", "--data"])
+            .arg(sample_dir()),
         &["--validation-split"],
     );
 }

@@ -1,7 +1,7 @@
 //! Trains a model on MNIST and reports throughput and test accuracy.
 //!
 //! ```text
-//! cargo run --release -p digits-nn --example train_mnist -- [cpu|gpu] [model] [epochs] [batch] [validation split]
+//! cargo run --release -p digits-nn --example train_mnist -- [cpu|gpu] [model] [epochs] [batch] [validation split] [seed]
 //! ```
 //! The data folder is `$DIGITS_DATA`, else `/work/shared/data/mnist`.
 
@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let config = TrainConfig {
         epochs: arg(2, "1").parse()?,
         batch_size: arg(3, "64").parse()?,
+        seed: arg(5, "0").parse()?,
         ..Default::default()
     };
     let split: f64 = arg(4, "0.2").parse()?;
@@ -29,13 +30,29 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-fn run<B: Ops>(backend: &B, spec: ModelSpec, config: TrainConfig, split: f64) -> Result<(), Box<dyn Error>> {
+fn run<B: Ops>(
+    backend: &B,
+    spec: ModelSpec,
+    config: TrainConfig,
+    split: f64,
+) -> Result<(), Box<dyn Error>> {
     let dir = std::env::var("DIGITS_DATA").unwrap_or_else(|_| "/work/shared/data/mnist".into());
     let data = Dataset::load(dir)?;
     let (train, validation) = data.train.split_validation(split)?;
-    println!("{} on {}: {} training, {} validation images", spec.name, backend.name(), train.len(), validation.len());
+    println!(
+        "{} on {}: {} training, {} validation images",
+        spec.name,
+        backend.name(),
+        train.len(),
+        validation.len()
+    );
     let model = Sequential::new(backend, spec, config.seed)?;
-    let mut trainer = Trainer::new(model, config, &train, Some(&validation).filter(|v| !v.is_empty()))?;
+    let mut trainer = Trainer::new(
+        model,
+        config,
+        &train,
+        Some(&validation).filter(|v| !v.is_empty()),
+    )?;
     trainer.fit(
         None,
         &mut |p| {

@@ -125,7 +125,10 @@ impl Callback {
         match self {
             Callback::ReduceLrOnPlateau(c) => {
                 if !(c.factor < 1.0 && c.factor >= 0.0) {
-                    return bad(format!("ReduceLROnPlateau: factor {} must be in [0, 1)", c.factor));
+                    return bad(format!(
+                        "ReduceLROnPlateau: factor {} must be in [0, 1)",
+                        c.factor
+                    ));
                 }
                 if c.min_lr < 0.0 || c.min_delta.is_nan() {
                     return bad("ReduceLROnPlateau: min_lr must not be negative".into());
@@ -137,7 +140,11 @@ impl Callback {
                 }
             }
             Callback::ExponentialDecay(c) => {
-                if !(c.initial_lr > 0.0 && c.rate > 0.0 && c.initial_lr.is_finite() && c.rate.is_finite()) {
+                if !(c.initial_lr > 0.0
+                    && c.rate > 0.0
+                    && c.initial_lr.is_finite()
+                    && c.rate.is_finite())
+                {
                     return bad(format!(
                         "exponential decay: initial_lr {} and rate {} must be positive",
                         c.initial_lr, c.rate
@@ -418,16 +425,23 @@ mod tests {
             min_lr: 0.02,
             ..Default::default()
         };
-        let losses = [1.0, 0.995, 0.99, 0.99, 0.99, 0.99, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
+        let losses = [
+            1.0, 0.995, 0.99, 0.99, 0.99, 0.99, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
+        ];
         // 0: best 1.0 | 1: 0.995 is not below 1.0 - 0.01: wait 1 | 2: wait 2 → lr 0.05, cooldown 2
         // 3: cooldown 1 left, not counted | 4: cooldown 0, wait 1 | 5: wait 2 → 0.025, cooldown 2
         // 6: cooldown 1, 0.5 improves: best 0.5 | 7: cooldown 0, wait 1 | 8: wait 2 → max(0.0125, 0.02) = 0.02
         // 9: in cooldown | 10: wait 1 | 11: wait 2, but lr 0.02 is not above min_lr: unchanged | 12: unchanged
-        let expected = [0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02, 0.02];
+        let expected = [
+            0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02, 0.02,
+        ];
         let mut lr = 0.1f32;
         for (epoch, (&loss, &want)) in losses.iter().zip(&expected).enumerate() {
             lr = cb.on_epoch_end(&val_loss(loss), lr);
-            assert!((lr - want as f32).abs() < 1e-9, "epoch {epoch}: lr {lr}, expected {want}");
+            assert!(
+                (lr - want as f32).abs() < 1e-9,
+                "epoch {epoch}: lr {lr}, expected {want}"
+            );
         }
     }
 
@@ -479,7 +493,16 @@ mod tests {
                 (a.snapshot, a.stop)
             })
             .collect();
-        assert_eq!(actions, [(true, false), (false, false), (true, false), (false, false), (false, true)]);
+        assert_eq!(
+            actions,
+            [
+                (true, false),
+                (false, false),
+                (true, false),
+                (false, false),
+                (false, true)
+            ]
+        );
         assert_eq!(cb.best_epoch(), 2);
         assert_eq!(cb.stopped_epoch(), Some(4));
         assert!(cb.restores());
@@ -494,7 +517,11 @@ mod tests {
             baseline: Some(0.5),
             ..Default::default()
         };
-        let stops: Vec<bool> = [0.9, 0.8, 0.7].iter().enumerate().map(|(e, &l)| cb.on_epoch_end(e, &val_loss(l)).stop).collect();
+        let stops: Vec<bool> = [0.9, 0.8, 0.7]
+            .iter()
+            .enumerate()
+            .map(|(e, &l)| cb.on_epoch_end(e, &val_loss(l)).stop)
+            .collect();
         assert_eq!(stops, [false, false, false]);
         // The improvement at epoch 2 returns before the patience check, as in Keras; epoch 3 stops.
         assert!(cb.on_epoch_end(3, &val_loss(0.75)).stop);
@@ -518,9 +545,21 @@ mod tests {
         assert_eq!([d.lr(0), d.lr(1), d.lr(3)], [1e-3, 5e-4, 1.25e-4]);
         assert_eq!("val_acc".parse::<Monitor>().unwrap(), Monitor::ValAccuracy);
         assert!("val_f1".parse::<Monitor>().is_err());
-        let json = serde_json::to_string(&Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default())).unwrap();
+        let json =
+            serde_json::to_string(&Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default()))
+                .unwrap();
         let back: Callback = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default()));
-        assert!(Callback::ReduceLrOnPlateau(ReduceLrOnPlateau { factor: 1.0, ..Default::default() }).validate().is_err());
+        assert_eq!(
+            back,
+            Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default())
+        );
+        assert!(
+            Callback::ReduceLrOnPlateau(ReduceLrOnPlateau {
+                factor: 1.0,
+                ..Default::default()
+            })
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -51,7 +51,13 @@ impl<B: Ops> Trainer<B> {
         let slots = &self.model.slots;
         let mut file = ModelFile::new(self.model.spec());
         file.add_arena(slots, &b.download(&self.model.params)?, "");
-        for (name, state) in self.optimizer.config.state_names().iter().zip(&self.optimizer.state) {
+        for (name, state) in self
+            .optimizer
+            .config
+            .state_names()
+            .iter()
+            .zip(&self.optimizer.state)
+        {
             file.add_arena(slots, &b.download(state)?, &format!("optimizer.{name}."));
         }
         if let Some(best) = &self.best {
@@ -93,7 +99,11 @@ impl<B: Ops> Trainer<B> {
                 path: path.into(),
                 detail: format!("metadata `{CHECKPOINT_KEY}`: {e}"),
             })?,
-            None => return Err(fail("a model file, not a checkpoint (it holds no training state)".into())),
+            None => {
+                return Err(fail(
+                    "a model file, not a checkpoint (it holds no training state)".into(),
+                ));
+            }
         };
         let validation_len = validation.map_or(0, LabelledImages::len);
         if (train.len(), validation_len) != (meta.train_len, meta.validation_len) {
@@ -108,7 +118,13 @@ impl<B: Ops> Trainer<B> {
         let model = Sequential::from_file(backend, &file)?;
         let mut trainer = Trainer::new(model, meta.config, train, validation)?;
         let slots = trainer.model.slots.clone();
-        for (name, state) in trainer.optimizer.config.state_names().iter().zip(&trainer.optimizer.state) {
+        for (name, state) in trainer
+            .optimizer
+            .config
+            .state_names()
+            .iter()
+            .zip(&trainer.optimizer.state)
+        {
             backend.write(state, &file.arena(&slots, &format!("optimizer.{name}."))?)?;
         }
         if file.has_tensor(&format!("{BEST_PREFIX}{}", slots[0].name)) {

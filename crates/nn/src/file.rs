@@ -72,27 +72,34 @@ impl ModelFile {
             .tensors
             .iter()
             .map(|t| {
-                let view = TensorView::new(t.dtype, t.shape.clone(), &t.data).expect("sizes match by construction");
+                let view = TensorView::new(t.dtype, t.shape.clone(), &t.data)
+                    .expect("sizes match by construction");
                 (t.name.as_str(), view)
             })
             .collect::<Vec<_>>();
-        let bytes = safetensors::serialize(views, Some(self.metadata.clone())).map_err(|e| NnError::Corrupt {
-            path: path.into(),
-            detail: format!("cannot serialise: {e}"),
+        let bytes = safetensors::serialize(views, Some(self.metadata.clone())).map_err(|e| {
+            NnError::Corrupt {
+                path: path.into(),
+                detail: format!("cannot serialise: {e}"),
+            }
         })?;
-        let io = |action| move |source| NnError::Io {
-            path: path.into(),
-            action,
-            source,
+        let io = |action| {
+            move |source| NnError::Io {
+                path: path.into(),
+                action,
+                source,
+            }
         };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a temporary file beside"))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(io("cannot create a temporary file beside"))?;
         tmp.write_all(&bytes).map_err(io("cannot write"))?;
         tmp.as_file().sync_all().map_err(io("cannot flush"))?;
-        tmp.persist(path).map_err(|e| io("cannot rename the temporary file to")(e.error))?;
+        tmp.persist(path)
+            .map_err(|e| io("cannot rename the temporary file to")(e.error))?;
         Ok(())
     }
 
@@ -108,7 +115,8 @@ impl ModelFile {
             detail,
         };
         // Validates the header and that the tensors cover the data exactly (a truncated file fails here).
-        let parsed = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(format!("{e} (truncated or not safetensors?)")))?;
+        let parsed = SafeTensors::deserialize(&bytes)
+            .map_err(|e| corrupt(format!("{e} (truncated or not safetensors?)")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         if !metadata.contains_key(MODEL_KEY) {
@@ -141,11 +149,13 @@ impl ModelFile {
     /// The model description stored in the file.
     pub fn spec(&self) -> Result<ModelSpec> {
         let json = self.metadata(MODEL_KEY).expect("checked on read");
-        ModelSpec::from_json_str(json, &format!("{} (metadata `{MODEL_KEY}`)", self.path.display())).map_err(|e| {
-            NnError::Corrupt {
-                path: self.path.clone(),
-                detail: e.to_string(),
-            }
+        ModelSpec::from_json_str(
+            json,
+            &format!("{} (metadata `{MODEL_KEY}`)", self.path.display()),
+        )
+        .map_err(|e| NnError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
         })
     }
 

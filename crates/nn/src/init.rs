@@ -37,7 +37,9 @@ pub(crate) fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<u32> {
 pub(crate) fn glorot_uniform(len: usize, fan_in: usize, fan_out: usize, seed: u64) -> Vec<f32> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
     let mut rng = SplitMix64::new(seed);
-    (0..len).map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32).collect()
+    (0..len)
+        .map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32)
+        .collect()
 }
 
 #[cfg(test)]
@@ -52,7 +54,10 @@ mod tests {
         assert!(w.iter().all(|x| x.abs() <= limit));
         // A uniform on ±limit has variance limit²/3 = 2 / (fan_in + fan_out).
         let var = w.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / w.len() as f64;
-        assert!((var - 2.0 / 864.0).abs() < 0.05 * 2.0 / 864.0, "variance {var}");
+        assert!(
+            (var - 2.0 / 864.0).abs() < 0.05 * 2.0 / 864.0,
+            "variance {var}"
+        );
         assert_eq!(w, glorot_uniform(18_432, fan_in, fan_out, 7));
         assert_ne!(w, glorot_uniform(18_432, fan_in, fan_out, 8));
     }

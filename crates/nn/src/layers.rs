@@ -37,9 +37,16 @@ pub(crate) enum Op {
     /// A reshape: the output is the input buffer.
     Flatten,
     /// `y[n, units] = x[n, inputs]·wᵀ + b`, w `[units, inputs]`, ReLU fused when `relu`.
-    Dense { inputs: usize, units: usize, relu: bool },
+    Dense {
+        inputs: usize,
+        units: usize,
+        relu: bool,
+    },
     /// `index` counts the dropout layers before this one (it picks the mask stream).
-    Dropout { rate: f32, index: u64 },
+    Dropout {
+        rate: f32,
+        index: u64,
+    },
     Relu,
 }
 
@@ -96,7 +103,8 @@ impl<B: Ops> Workspace<B> {
         let mut acts = vec![backend.zeros::<f32>(capacity * in_len)?];
         let mut argmax = Vec::with_capacity(layers.len());
         for layer in layers {
-            let aliases = matches!(layer.op, Op::Flatten) || (!training && matches!(layer.op, Op::Dropout { .. }));
+            let aliases = matches!(layer.op, Op::Flatten)
+                || (!training && matches!(layer.op, Op::Dropout { .. }));
             let out = if aliases {
                 acts.last().expect("starts with the input").clone()
             } else {
@@ -146,7 +154,13 @@ impl<B: Ops> Workspace<B> {
 
     /// Views of the first `count` samples of every buffer (the last, smaller batch of an epoch).
     pub fn rows(&self, backend: &B, layers: &[Layer<B>], count: usize) -> Result<Self> {
-        let per_sample = |i: usize| if i == 0 { layers[0].in_len } else { layers[i - 1].out_len };
+        let per_sample = |i: usize| {
+            if i == 0 {
+                layers[0].in_len
+            } else {
+                layers[i - 1].out_len
+            }
+        };
         let view = |buf: &B::Buf<f32>, len: usize| backend.slice(buf, 0, count * len);
         Ok(Workspace {
             capacity: count,
@@ -161,7 +175,11 @@ impl<B: Ops> Workspace<B> {
                 .map(|(g, l)| g.as_ref().map(|g| view(g, l.out_len)).transpose())
                 .collect::<Result<_, _>>()?,
             argmax: (self.argmax.iter().zip(layers))
-                .map(|(a, l)| a.as_ref().map(|a| backend.slice(a, 0, count * l.out_len)).transpose())
+                .map(|(a, l)| {
+                    a.as_ref()
+                        .map(|a| backend.slice(a, 0, count * l.out_len))
+                        .transpose()
+                })
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -193,11 +211,17 @@ pub(crate) fn forward<B: Ops>(
                 backend.conv2d(&Conv2d { batch: n, ..spec }, x, &p.w, Some(&p.b), y)?;
             }
             Op::Pool(spec) => {
-                let argmax = ws.argmax[i].as_ref().expect("pool layers have an argmax buffer");
+                let argmax = ws.argmax[i]
+                    .as_ref()
+                    .expect("pool layers have an argmax buffer");
                 backend.max_pool2d(&MaxPool2d { batch: n, ..spec }, x, y, argmax)?;
             }
             Op::Flatten => {}
-            Op::Dense { inputs, units, relu } => {
+            Op::Dense {
+                inputs,
+                units,
+                relu,
+            } => {
                 let p = layer.params.as_ref().expect("dense layers have parameters");
                 let mut gemm = Gemm::new(n, units, inputs).transpose_b();
                 gemm.relu = relu;
@@ -224,20 +248,35 @@ fn dropout_spec(rate: f32, index: u64, r: StepRandom) -> Dropout {
 
 /// The fused loss on the logits: accumulates `[loss sum, correct]` into `stats` and, when training, writes the
 /// gradient of the mean loss into the logits' gradient buffer.
-pub(crate) fn loss<B: Ops>(backend: &B, ws: &Workspace<B>, classes: usize, train: bool, stats: &B::Buf<f32>) -> Result<()> {
+pub(crate) fn loss<B: Ops>(
+    backend: &B,
+    ws: &Workspace<B>,
+    classes: usize,
+    train: bool,
+    stats: &B::Buf<f32>,
+) -> Result<()> {
     let n = ws.capacity;
     let spec = SoftmaxCrossEntropy {
         rows: n,
         classes,
         grad_scale: 1.0 / n as f32,
     };
-    let grad = if train { ws.grads.last().and_then(Option::as_ref) } else { None };
+    let grad = if train {
+        ws.grads.last().and_then(Option::as_ref)
+    } else {
+        None
+    };
     Ok(backend.softmax_cross_entropy(&spec, ws.logits(), &ws.labels, grad, stats)?)
 }
 
 /// Back-propagates the logits' gradient, writing every parameter gradient (overwriting, so no zeroing is
 /// needed between steps).
-pub(crate) fn backward<B: Ops>(backend: &B, layers: &[Layer<B>], ws: &Workspace<B>, random: StepRandom) -> Result<()> {
+pub(crate) fn backward<B: Ops>(
+    backend: &B,
+    layers: &[Layer<B>],
+    ws: &Workspace<B>,
+    random: StepRandom,
+) -> Result<()> {
     let n = ws.capacity;
     for (i, layer) in layers.iter().enumerate().rev() {
         let (x, y) = (&ws.acts[i], &ws.acts[i + 1]);
@@ -265,7 +304,9 @@ pub(crate) fn backward<B: Ops>(backend: &B, layers: &[Layer<B>], ws: &Workspace<
             }
             Op::Pool(spec) => {
                 if let Some(dx) = dx {
-                    let argmax = ws.argmax[i].as_ref().expect("pool layers have an argmax buffer");
+                    let argmax = ws.argmax[i]
+                        .as_ref()
+                        .expect("pool layers have an argmax buffer");
                     backend.max_pool2d_backward(&MaxPool2d { batch: n, ..spec }, dz, argmax, dx)?;
                 }
             }
@@ -273,7 +314,13 @@ pub(crate) fn backward<B: Ops>(backend: &B, layers: &[Layer<B>], ws: &Workspace<
             Op::Dense { inputs, units, .. } => {
                 let p = layer.params.as_ref().expect("dense layers have parameters");
                 // dW[units, inputs] = dzᵀ·x, with dz stored [n, units] = [k, m].
-                backend.gemm(&Gemm::new(units, inputs, n).transpose_a(), dz, x, None, &p.gw)?;
+                backend.gemm(
+                    &Gemm::new(units, inputs, n).transpose_a(),
+                    dz,
+                    x,
+                    None,
+                    &p.gw,
+                )?;
                 // db[units] = Σ_n dz.
                 backend.sum_axis(dz, [1, n, units], false, &p.gb)?;
                 if let Some(dx) = dx {
@@ -335,7 +382,11 @@ mod tests {
         let cpu = Cpu::new();
         let spec = ModelSpec::from_toml_str(SPEC, "gradient check").unwrap();
         let model = Sequential::new(&cpu, spec, 5).unwrap();
-        assert_eq!(model.layers.len(), 8, "the ReLU after the second convolution is fused");
+        assert_eq!(
+            model.layers.len(),
+            8,
+            "the ReLU after the second convolution is fused"
+        );
         let n = 4;
         let ws = Workspace::new(&cpu, &model.layers, n, true).unwrap();
         let mut rng = SplitMix64::new(11);
@@ -385,6 +436,9 @@ mod tests {
         assert_eq!(checked, model.param_count());
         // The gradient is not trivially zero: most parameters get some.
         let nonzero = analytic.iter().filter(|g| g.abs() > 1e-6).count();
-        assert!(nonzero > checked / 2, "only {nonzero} of {checked} gradients are non-zero");
+        assert!(
+            nonzero > checked / 2,
+            "only {nonzero} of {checked} gradients are non-zero"
+        );
     }
 }

@@ -151,8 +151,8 @@ mod spec;
 mod train;
 
 pub use callbacks::{
-    Callback, EarlyStopping, EarlyStoppingAction, EarlyStoppingState, ExponentialDecay, Mode, Monitor, PlateauState,
-    ReduceLrOnPlateau,
+    Callback, EarlyStopping, EarlyStoppingAction, EarlyStoppingState, ExponentialDecay, Mode,
+    Monitor, PlateauState, ReduceLrOnPlateau,
 };
 pub use data::DeviceDataset;
 pub use error::{NnError, Result};

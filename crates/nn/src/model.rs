@@ -11,8 +11,8 @@ use crate::init::{Stream, derive_seed, glorot_uniform};
 use crate::layers::{self, Layer, Op, ParamSlot, Params, Workspace};
 use crate::spec::{Activation, LayerSpec, ModelSpec, Padding};
 
-/// Largest activation tensor (in f32 elements) an evaluation batch may need: a quarter of the 128 MiB
-/// storage-binding limit most GPUs have, so no kernel has to split its operands.
+/// Largest activation tensor (in f32 elements) an evaluation batch may allocate: 128 MiB, the storage-binding
+/// limit of most GPUs, so that evaluation memory stays bounded whatever the batch size asked for.
 const EVAL_ACTIVATION_LIMIT: usize = 32 << 20;
 
 /// A parameter tensor copied to the host, named and laid out as PyTorch's `nn.Sequential` would hold it.
@@ -106,7 +106,12 @@ impl<B: Ops> Sequential<B> {
         let mut host = vec![0.0f32; arena_len(&slots)];
         for (slot, (fan_in, fan_out, layer)) in slots.iter().zip(fans(&spec)?) {
             if slot.name.ends_with(".weight") {
-                let values = glorot_uniform(slot.len, fan_in, fan_out, derive_seed(seed, Stream::Init, layer as u64));
+                let values = glorot_uniform(
+                    slot.len,
+                    fan_in,
+                    fan_out,
+                    derive_seed(seed, Stream::Init, layer as u64),
+                );
                 host[slot.offset..slot.offset + slot.len].copy_from_slice(&values);
             }
         }
@@ -114,7 +119,12 @@ impl<B: Ops> Sequential<B> {
     }
 
     /// Builds the layers over an arena holding `host`.
-    fn with_arena(backend: &B, spec: ModelSpec, slots: Vec<ParamSlot>, host: &[f32]) -> Result<Self> {
+    fn with_arena(
+        backend: &B,
+        spec: ModelSpec,
+        slots: Vec<ParamSlot>,
+        host: &[f32],
+    ) -> Result<Self> {
         let params = backend.upload(host)?;
         let grads = backend.zeros::<f32>(host.len())?;
         let layers = build_layers(backend, &spec, &slots, &params, &grads)?;
@@ -204,12 +214,20 @@ impl<B: Ops> Sequential<B> {
 
     /// Dropout layers in the model (each draws its own mask stream).
     pub(crate) fn dropout_layers(&self) -> u64 {
-        self.layers.iter().filter(|l| matches!(l.op, Op::Dropout { .. })).count() as u64
+        self.layers
+            .iter()
+            .filter(|l| matches!(l.op, Op::Dropout { .. }))
+            .count() as u64
     }
 
     /// Per-sample elements of the largest activation.
     fn largest_activation(&self) -> usize {
-        self.layers.iter().map(|l| l.out_len).chain([self.layers[0].in_len]).max().unwrap_or(1)
+        self.layers
+            .iter()
+            .map(|l| l.out_len)
+            .chain([self.layers[0].in_len])
+            .max()
+            .unwrap_or(1)
     }
 
     /// The input gather of `count` samples from position `offset` of an index buffer.
@@ -225,7 +243,11 @@ impl<B: Ops> Sequential<B> {
     }
 
     /// Loss, accuracy and predictions (and optionally probabilities) over a whole dataset, dropout off.
-    pub fn evaluate(&mut self, data: &DeviceDataset<B>, options: &EvalOptions) -> Result<Evaluation> {
+    pub fn evaluate(
+        &mut self,
+        data: &DeviceDataset<B>,
+        options: &EvalOptions,
+    ) -> Result<Evaluation> {
         data.check_fits(&self.spec, "dataset")?;
         self.infer(data, options.batch_size, options.probabilities, true)
     }
@@ -240,7 +262,14 @@ impl<B: Ops> Sequential<B> {
             )));
         }
         let count = pixels.len() / (rows * cols);
-        let data = DeviceDataset::from_parts(&self.backend, pixels, vec![0; count], rows, cols, self.spec.classes)?;
+        let data = DeviceDataset::from_parts(
+            &self.backend,
+            pixels,
+            vec![0; count],
+            rows,
+            cols,
+            self.spec.classes,
+        )?;
         let eval = self.infer(&data, EvalOptions::default().batch_size, true, false)?;
         Ok(Predictions {
             classes: self.spec.classes,
@@ -250,21 +279,40 @@ impl<B: Ops> Sequential<B> {
     }
 
     /// Runs the model over `data` in batches; `with_loss` accumulates loss and accuracy against the labels.
-    fn infer(&mut self, data: &DeviceDataset<B>, batch: usize, probabilities: bool, with_loss: bool) -> Result<Evaluation> {
+    fn infer(
+        &mut self,
+        data: &DeviceDataset<B>,
+        batch: usize,
+        probabilities: bool,
+        with_loss: bool,
+    ) -> Result<Evaluation> {
         let n = data.len();
         if n == 0 {
             return Err(NnError::Data("cannot evaluate an empty dataset".into()));
         }
         let classes = self.spec.classes;
         let capacity = self.eval_capacity(batch, n)?;
-        if self.eval_ws.as_ref().is_none_or(|ws| ws.capacity != capacity) {
+        if self
+            .eval_ws
+            .as_ref()
+            .is_none_or(|ws| ws.capacity != capacity)
+        {
             self.eval_ws = None; // frees the old buffers before allocating the new ones
-            self.eval_ws = Some(Workspace::new(&self.backend, &self.layers, capacity, false)?);
+            self.eval_ws = Some(Workspace::new(
+                &self.backend,
+                &self.layers,
+                capacity,
+                false,
+            )?);
         }
         let b = &self.backend;
         let full = self.eval_ws.as_ref().expect("just ensured");
         let predictions = b.zeros::<u32>(n)?;
-        let probs = if probabilities { Some(b.zeros::<f32>(n * classes)?) } else { None };
+        let probs = if probabilities {
+            Some(b.zeros::<f32>(n * classes)?)
+        } else {
+            None
+        };
         let stats = b.zeros::<f32>(2)?;
         let mut tail = None;
         for start in (0..n).step_by(capacity) {
@@ -276,18 +324,37 @@ impl<B: Ops> Sequential<B> {
             };
             let gather = self.gather(start, count);
             b.gather_normalize(&gather, &data.images, &data.identity, ws.input())?;
-            b.gather_labels(&Gather { row_len: 1, ..gather }, &data.labels, &data.identity, &ws.labels)?;
+            b.gather_labels(
+                &Gather {
+                    row_len: 1,
+                    ..gather
+                },
+                &data.labels,
+                &data.identity,
+                &ws.labels,
+            )?;
             layers::forward(b, &self.layers, ws, None)?;
             if with_loss {
                 layers::loss(b, ws, classes, false, &stats)?;
             }
-            b.argmax_rows(ws.logits(), count, classes, &b.slice(&predictions, start, count)?)?;
+            b.argmax_rows(
+                ws.logits(),
+                count,
+                classes,
+                &b.slice(&predictions, start, count)?,
+            )?;
             if let Some(probs) = &probs {
-                b.softmax(ws.logits(), count, classes, &b.slice(probs, start * classes, count * classes)?)?;
+                b.softmax(
+                    ws.logits(),
+                    count,
+                    classes,
+                    &b.slice(probs, start * classes, count * classes)?,
+                )?;
             }
             b.flush()?;
         }
-        let [loss_sum, correct] = <[f32; 2]>::try_from(b.download(&stats)?).expect("stats hold two values");
+        let [loss_sum, correct] =
+            <[f32; 2]>::try_from(b.download(&stats)?).expect("stats hold two values");
         Ok(Evaluation {
             samples: n,
             loss: loss_sum / n as f32,
@@ -301,9 +368,14 @@ impl<B: Ops> Sequential<B> {
     /// alignment so that every batch's slice of the prediction buffers starts at a legal offset.
     fn eval_capacity(&self, batch: usize, n: usize) -> Result<usize> {
         if batch == 0 {
-            return Err(NnError::Config("the evaluation batch size must be at least 1".into()));
+            return Err(NnError::Config(
+                "the evaluation batch size must be at least 1".into(),
+            ));
         }
-        let align = self.backend.view_alignment::<f32>().max(self.backend.view_alignment::<u32>());
+        let align = self
+            .backend
+            .view_alignment::<f32>()
+            .max(self.backend.view_alignment::<u32>());
         let limit = (EVAL_ACTIVATION_LIMIT / self.largest_activation()).max(1);
         let capacity = batch.min(limit);
         if capacity >= n {
@@ -331,9 +403,9 @@ pub(crate) fn param_slots(spec: &ModelSpec, align: usize) -> Result<Vec<ParamSlo
     let mut end = 0usize;
     for (layer, input) in spec.layers.iter().zip(&shapes) {
         let tensors = match *layer {
-            LayerSpec::Conv2d { filters, kernel, .. } => {
-                Some((vec![filters, input[0], kernel, kernel], filters))
-            }
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => Some((vec![filters, input[0], kernel, kernel], filters)),
             LayerSpec::Dense { units, .. } => Some((vec![units, input[0]], units)),
             _ => None,
         };
@@ -367,7 +439,9 @@ fn fans(spec: &ModelSpec) -> Result<Vec<(usize, usize, usize)>> {
     let mut fans = Vec::new();
     for (i, (layer, input)) in spec.layers.iter().zip(&shapes).enumerate() {
         let fan = match *layer {
-            LayerSpec::Conv2d { filters, kernel, .. } => (input[0] * kernel * kernel, filters * kernel * kernel),
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => (input[0] * kernel * kernel, filters * kernel * kernel),
             LayerSpec::Dense { units, .. } => (input[0], units),
             _ => continue,
         };
@@ -390,7 +464,10 @@ fn build_layers<B: Ops>(
     let mut slots = slots.iter();
     let view = |buf: &B::Buf<f32>, slot: &ParamSlot| backend.slice(buf, slot.offset, slot.len);
     let mut next_params = || -> Result<Params<B>> {
-        let (w, b) = (slots.next().expect("a weight slot"), slots.next().expect("a bias slot"));
+        let (w, b) = (
+            slots.next().expect("a weight slot"),
+            slots.next().expect("a bias slot"),
+        );
         Ok(Params {
             w: view(params, w)?,
             b: view(params, b)?,
@@ -419,7 +496,11 @@ fn build_layers<B: Ops>(
                     kernel_h: kernel,
                     kernel_w: kernel,
                     stride,
-                    padding: if padding == Padding::Same { (kernel - 1) / 2 } else { 0 },
+                    padding: if padding == Padding::Same {
+                        (kernel - 1) / 2
+                    } else {
+                        0
+                    },
                     relu: activation == Activation::Relu,
                 };
                 (Op::Conv(conv), Some(next_params()?))
@@ -454,19 +535,17 @@ fn build_layers<B: Ops>(
                     None,
                 )
             }
-            LayerSpec::Relu => {
-                match layers.last_mut().map(|l| &mut l.op) {
-                    Some(Op::Conv(conv)) if !conv.relu => {
-                        conv.relu = true;
-                        continue;
-                    }
-                    Some(Op::Dense { relu, .. }) if !*relu => {
-                        *relu = true;
-                        continue;
-                    }
-                    _ => (Op::Relu, None),
+            LayerSpec::Relu => match layers.last_mut().map(|l| &mut l.op) {
+                Some(Op::Conv(conv)) if !conv.relu => {
+                    conv.relu = true;
+                    continue;
                 }
-            }
+                Some(Op::Dense { relu, .. }) if !*relu => {
+                    *relu = true;
+                    continue;
+                }
+                _ => (Op::Relu, None),
+            },
         };
         layers.push(Layer {
             op,

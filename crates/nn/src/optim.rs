@@ -75,7 +75,10 @@ impl OptimizerConfig {
         }
         match *self {
             OptimizerConfig::Adam {
-                beta1, beta2, epsilon, ..
+                beta1,
+                beta2,
+                epsilon,
+                ..
             } => {
                 if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
                     return bad(format!("betas {beta1}, {beta2} must be in [0, 1)"));
@@ -120,15 +123,28 @@ impl<B: Ops> Optimizer<B> {
             .iter()
             .map(|_| backend.zeros::<f32>(len))
             .collect::<Result<_, _>>()?;
-        Ok(Optimizer { config, state, step: 0 })
+        Ok(Optimizer {
+            config,
+            state,
+            step: 0,
+        })
     }
 
     /// One update of `params` from `grads` with learning rate `lr`.
-    pub fn apply(&mut self, backend: &B, params: &B::Buf<f32>, grads: &B::Buf<f32>, lr: f32) -> Result<()> {
+    pub fn apply(
+        &mut self,
+        backend: &B,
+        params: &B::Buf<f32>,
+        grads: &B::Buf<f32>,
+        lr: f32,
+    ) -> Result<()> {
         self.step += 1;
         match self.config {
             OptimizerConfig::Adam {
-                beta1, beta2, epsilon, ..
+                beta1,
+                beta2,
+                epsilon,
+                ..
             } => {
                 let hp = AdamStep {
                     lr,
@@ -139,8 +155,14 @@ impl<B: Ops> Optimizer<B> {
                 };
                 backend.adam(&hp, params, grads, &self.state[0], &self.state[1])?;
             }
-            OptimizerConfig::Sgd { momentum, nesterov, .. } => {
-                let hp = SgdStep { lr, momentum, nesterov };
+            OptimizerConfig::Sgd {
+                momentum, nesterov, ..
+            } => {
+                let hp = SgdStep {
+                    lr,
+                    momentum,
+                    nesterov,
+                };
                 backend.sgd(&hp, params, grads, &self.state[0])?;
             }
         }

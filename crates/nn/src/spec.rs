@@ -133,7 +133,9 @@ impl LayerSpec {
                 ..
             } => {
                 let &[_, h, w] = input else {
-                    return Err(format!("needs a [channels, height, width] input, got {input:?}"));
+                    return Err(format!(
+                        "needs a [channels, height, width] input, got {input:?}"
+                    ));
                 };
                 if filters == 0 || kernel == 0 || stride == 0 {
                     return Err("filters, kernel and stride must be at least 1".into());
@@ -141,10 +143,14 @@ impl LayerSpec {
                 let pad = match padding {
                     Padding::Valid => 0,
                     Padding::Same if kernel % 2 == 1 && stride == 1 => (kernel - 1) / 2,
-                    Padding::Same => return Err("padding = \"same\" needs an odd kernel and stride 1".into()),
+                    Padding::Same => {
+                        return Err("padding = \"same\" needs an odd kernel and stride 1".into());
+                    }
                 };
                 if kernel > h + 2 * pad || kernel > w + 2 * pad {
-                    return Err(format!("kernel {kernel}x{kernel} is larger than its input {h}x{w}"));
+                    return Err(format!(
+                        "kernel {kernel}x{kernel} is larger than its input {h}x{w}"
+                    ));
                 }
                 Ok(vec![
                     filters,
@@ -154,14 +160,18 @@ impl LayerSpec {
             }
             LayerSpec::MaxPool2d { pool, stride } => {
                 let &[c, h, w] = input else {
-                    return Err(format!("needs a [channels, height, width] input, got {input:?}"));
+                    return Err(format!(
+                        "needs a [channels, height, width] input, got {input:?}"
+                    ));
                 };
                 let stride = stride.unwrap_or(pool);
                 if pool == 0 || stride == 0 {
                     return Err("pool and stride must be at least 1".into());
                 }
                 if pool > h || pool > w {
-                    return Err(format!("pool {pool}x{pool} is larger than its input {h}x{w}"));
+                    return Err(format!(
+                        "pool {pool}x{pool} is larger than its input {h}x{w}"
+                    ));
                 }
                 Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
             }
@@ -190,7 +200,9 @@ impl LayerSpec {
     /// Trainable parameters for a per-sample input shape.
     fn params(&self, input: &[usize]) -> usize {
         match *self {
-            LayerSpec::Conv2d { filters, kernel, .. } => filters * input[0] * kernel * kernel + filters,
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => filters * input[0] * kernel * kernel + filters,
             LayerSpec::Dense { units, .. } => units * input[0] + units,
             _ => 0,
         }
@@ -222,7 +234,9 @@ impl fmt::Display for LayerSpec {
                 _ => write!(f, "max_pool2d({pool})"),
             },
             LayerSpec::Flatten => write!(f, "flatten"),
-            LayerSpec::Dense { units, activation } => write!(f, "dense({units}{})", relu(activation)),
+            LayerSpec::Dense { units, activation } => {
+                write!(f, "dense({units}{})", relu(activation))
+            }
             LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
             LayerSpec::Relu => write!(f, "relu"),
         }
@@ -241,7 +255,10 @@ pub struct Normalization {
 
 impl Normalization {
     /// `pixel / 255`, as the Keras tutorial does (the default).
-    pub const UNIT: Normalization = Normalization { mean: 0.0, std: 1.0 };
+    pub const UNIT: Normalization = Normalization {
+        mean: 0.0,
+        std: 1.0,
+    };
     /// MNIST's training-set mean and standard deviation (PyTorch's example).
     pub const MNIST: Normalization = Normalization {
         mean: 0.1307,
@@ -301,7 +318,10 @@ impl ModelSpec {
                     padding: Padding::Valid,
                     activation: relu,
                 },
-                LayerSpec::MaxPool2d { pool: 2, stride: None },
+                LayerSpec::MaxPool2d {
+                    pool: 2,
+                    stride: None,
+                },
                 LayerSpec::Conv2d {
                     filters: 64,
                     kernel: 3,
@@ -309,7 +329,10 @@ impl ModelSpec {
                     padding: Padding::Valid,
                     activation: relu,
                 },
-                LayerSpec::MaxPool2d { pool: 2, stride: None },
+                LayerSpec::MaxPool2d {
+                    pool: 2,
+                    stride: None,
+                },
                 LayerSpec::Flatten,
                 LayerSpec::Dense {
                     units: 128,
@@ -370,13 +393,19 @@ impl ModelSpec {
             source,
         })?;
         let origin = path.display().to_string();
-        let mut spec = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        let mut spec = if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             Self::from_json_str(&text, &origin)?
         } else {
             Self::from_toml_str(&text, &origin)?
         };
         if spec.name.is_empty() {
-            spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            spec.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
         }
         Ok(spec)
     }
@@ -433,12 +462,20 @@ impl ModelSpec {
             detail,
         };
         if self.input.contains(&0) {
-            return Err(fail(format!("input shape {:?} has an empty dimension", self.input)));
+            return Err(fail(format!(
+                "input shape {:?} has an empty dimension",
+                self.input
+            )));
         }
         if self.classes < 2 {
-            return Err(fail(format!("classes = {}: a classifier needs at least 2", self.classes)));
+            return Err(fail(format!(
+                "classes = {}: a classifier needs at least 2",
+                self.classes
+            )));
         }
-        if self.normalization.std <= 0.0 || !self.normalization.std.is_finite() || !self.normalization.mean.is_finite()
+        if self.normalization.std <= 0.0
+            || !self.normalization.std.is_finite()
+            || !self.normalization.mean.is_finite()
         {
             return Err(fail(format!(
                 "normalization std must be positive and mean finite, got {:?}",
@@ -463,7 +500,13 @@ impl ModelSpec {
                 self.classes, self.classes
             )));
         }
-        if !matches!(self.layers.last(), Some(LayerSpec::Dense { activation: Activation::None, .. })) {
+        if !matches!(
+            self.layers.last(),
+            Some(LayerSpec::Dense {
+                activation: Activation::None,
+                ..
+            })
+        ) {
             return Err(fail(
                 "the last layer must be a dense layer without activation (it gives the logits of the softmax)".into(),
             ));
@@ -474,13 +517,23 @@ impl ModelSpec {
     /// Trainable parameters.
     pub fn param_count(&self) -> Result<usize> {
         let shapes = self.shapes()?;
-        Ok(self.layers.iter().zip(&shapes).map(|(l, s)| l.params(s)).sum())
+        Ok(self
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(l, s)| l.params(s))
+            .sum())
     }
 
     /// The layers on one line, e.g. `conv2d(32, 3x3, relu) → max_pool2d(2) → …` (used in errors).
     pub fn architecture(&self) -> String {
         let layers: Vec<String> = self.layers.iter().map(ToString::to_string).collect();
-        format!("input {:?} → {} → {} classes", self.input, layers.join(" → "), self.classes)
+        format!(
+            "input {:?} → {} → {} classes",
+            self.input,
+            layers.join(" → "),
+            self.classes
+        )
     }
 
     /// Whether two descriptions build the same tensors (normalisation and name may differ).
@@ -494,7 +547,15 @@ impl ModelSpec {
         let shapes = self.shapes()?;
         let mut out = String::new();
         let rule = "─".repeat(64);
-        let _ = writeln!(out, "Model: {}", if self.name.is_empty() { "unnamed" } else { &self.name });
+        let _ = writeln!(
+            out,
+            "Model: {}",
+            if self.name.is_empty() {
+                "unnamed"
+            } else {
+                &self.name
+            }
+        );
         let _ = writeln!(out, "{rule}");
         let _ = writeln!(out, "{:<30}{:<22}{:>12}", "Layer", "Output shape", "Params");
         let _ = writeln!(out, "{rule}");
@@ -502,7 +563,13 @@ impl ModelSpec {
         for (layer, (input, output)) in self.layers.iter().zip(shapes.iter().zip(&shapes[1..])) {
             let params = layer.params(input);
             total += params;
-            let _ = writeln!(out, "{:<30}{:<22}{:>12}", layer.to_string(), format!("{output:?}"), params);
+            let _ = writeln!(
+                out,
+                "{:<30}{:<22}{:>12}",
+                layer.to_string(),
+                format!("{output:?}"),
+                params
+            );
         }
         let _ = writeln!(out, "{rule}");
         let _ = writeln!(out, "Total params: {total}");
@@ -534,7 +601,13 @@ mod tests {
         );
         // Keras's model.summary() for the tutorial: 320 + 18496 + 204928 + 1290.
         assert_eq!(spec.param_count().unwrap(), 225_034);
-        assert_eq!(spec.layers.iter().map(LayerSpec::torch_modules).sum::<usize>(), 11);
+        assert_eq!(
+            spec.layers
+                .iter()
+                .map(LayerSpec::torch_modules)
+                .sum::<usize>(),
+            11
+        );
         assert!(spec.summary().unwrap().contains("Total params: 225034"));
     }
 
@@ -542,8 +615,14 @@ mod tests {
     fn toml_and_json_round_trip() {
         for name in ModelSpec::PRESETS {
             let spec = ModelSpec::preset(name).unwrap();
-            assert_eq!(ModelSpec::from_toml_str(&spec.to_toml(), "t").unwrap(), spec);
-            assert_eq!(ModelSpec::from_json_str(&spec.to_json(), "j").unwrap(), spec);
+            assert_eq!(
+                ModelSpec::from_toml_str(&spec.to_toml(), "t").unwrap(),
+                spec
+            );
+            assert_eq!(
+                ModelSpec::from_json_str(&spec.to_json(), "j").unwrap(),
+                spec
+            );
         }
     }
 
@@ -555,7 +634,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(unknown.starts_with("bad.toml: ") && unknown.contains("conv3d"), "{unknown}");
+        assert!(
+            unknown.starts_with("bad.toml: ") && unknown.contains("conv3d"),
+            "{unknown}"
+        );
 
         let too_big = ModelSpec::from_json_str(
             r#"{"input": [1, 4, 4], "classes": 2, "layers": [
@@ -565,7 +647,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            too_big.contains("pool.json") && too_big.contains("layer 1 (max_pool2d(5))") && too_big.contains("larger"),
+            too_big.contains("pool.json")
+                && too_big.contains("layer 1 (max_pool2d(5))")
+                && too_big.contains("larger"),
             "{too_big}"
         );
 
@@ -593,8 +677,14 @@ mod tests {
         .to_string();
         assert!(typo.contains("unit"), "{typo}");
 
-        assert!(matches!(ModelSpec::preset("lenet"), Err(NnError::UnknownPreset { .. })));
-        assert!(matches!(ModelSpec::resolve("no/such/model.toml"), Err(NnError::UnknownPreset { .. })));
+        assert!(matches!(
+            ModelSpec::preset("lenet"),
+            Err(NnError::UnknownPreset { .. })
+        ));
+        assert!(matches!(
+            ModelSpec::resolve("no/such/model.toml"),
+            Err(NnError::UnknownPreset { .. })
+        ));
     }
 
     #[test]

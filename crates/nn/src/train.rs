@@ -275,7 +275,11 @@ impl<B: Ops> Trainer<B> {
                 "training is finished ({} of {} epochs{})",
                 self.epochs_done,
                 self.config.epochs,
-                if self.early_stopped.is_some() { ", stopped early" } else { "" }
+                if self.early_stopped.is_some() {
+                    ", stopped early"
+                } else {
+                    ""
+                }
             )));
         }
         let epoch = self.epochs_done;
@@ -285,7 +289,10 @@ impl<B: Ops> Trainer<B> {
             }
         }
         let b = self.model.backend();
-        b.write(&self.order, &epoch_order(self.config.seed, epoch, self.train.len()))?;
+        b.write(
+            &self.order,
+            &epoch_order(self.config.seed, epoch, self.train.len()),
+        )?;
         b.fill(&self.stats, 0.0)?;
         self.running = Some(EpochRun {
             step: 0,
@@ -308,7 +315,9 @@ impl<B: Ops> Trainer<B> {
     pub fn step(&mut self) -> Result<bool> {
         let steps = self.steps_per_epoch();
         let Some(run) = self.running.as_mut() else {
-            return Err(NnError::Config("step() outside an epoch: call begin_epoch() first".into()));
+            return Err(NnError::Config(
+                "step() outside an epoch: call begin_epoch() first".into(),
+            ));
         };
         if run.step == steps {
             return Ok(false);
@@ -320,7 +329,9 @@ impl<B: Ops> Trainer<B> {
         let ws = if count == capacity {
             &self.ws
         } else {
-            self.tail.as_ref().expect("a tail workspace exists when the last batch is smaller")
+            self.tail
+                .as_ref()
+                .expect("a tail workspace exists when the last batch is smaller")
         };
         let gather = self.model.gather(start, count);
         match self.config.augment {
@@ -344,7 +355,15 @@ impl<B: Ops> Trainer<B> {
             )?,
             None => b.gather_normalize(&gather, &self.train.images, &self.order, ws.input())?,
         }
-        b.gather_labels(&Gather { row_len: 1, ..gather }, &self.train.labels, &self.order, &ws.labels)?;
+        b.gather_labels(
+            &Gather {
+                row_len: 1,
+                ..gather
+            },
+            &self.train.labels,
+            &self.order,
+            &ws.labels,
+        )?;
         let random = StepRandom {
             seed: derive_seed(self.config.seed, Stream::Dropout, 0),
             step: self.global_step,
@@ -353,14 +372,19 @@ impl<B: Ops> Trainer<B> {
         layers::forward(b, &self.model.layers, ws, Some(random))?;
         layers::loss(b, ws, self.model.spec().classes, true, &self.stats)?;
         layers::backward(b, &self.model.layers, ws, random)?;
-        self.optimizer.apply(b, &self.model.params, &self.model.grads, run.lr)?;
+        self.optimizer
+            .apply(b, &self.model.params, &self.model.grads, run.lr)?;
         b.flush()?;
         run.step += 1;
         self.global_step += 1;
         if run.step % self.config.progress_every == 0 && run.step < steps {
-            run.pending.push_back((run.step, b.download_async(&self.stats)?));
+            run.pending
+                .push_back((run.step, b.download_async(&self.stats)?));
             if run.pending.len() > MAX_READBACKS_IN_FLIGHT {
-                let (step, oldest) = run.pending.pop_front().expect("more than the limit in flight");
+                let (step, oldest) = run
+                    .pending
+                    .pop_front()
+                    .expect("more than the limit in flight");
                 run.arrived = Some((step, oldest.wait()?));
             }
         }
@@ -401,7 +425,13 @@ impl<B: Ops> Trainer<B> {
 
     fn progress_at(&self, step: usize, values: &[f32]) -> Progress {
         let samples = (step * self.ws.capacity).min(self.train.len());
-        let per_sample = |v: f32| if samples == 0 { 0.0 } else { v / samples as f32 };
+        let per_sample = |v: f32| {
+            if samples == 0 {
+                0.0
+            } else {
+                v / samples as f32
+            }
+        };
         Progress {
             epoch: self.epochs_done + 1,
             epochs: self.config.epochs,
@@ -426,7 +456,9 @@ impl<B: Ops> Trainer<B> {
             Some(run) => {
                 let done = run.step;
                 self.running = Some(run);
-                return Err(NnError::Config(format!("the epoch has run {done} of its {steps} steps")));
+                return Err(NnError::Config(format!(
+                    "the epoch has run {done} of its {steps} steps"
+                )));
             }
             None => return Err(NnError::Config("end_epoch() without begin_epoch()".into())),
         };
@@ -476,7 +508,9 @@ impl<B: Ops> Trainer<B> {
                     if action.snapshot {
                         let best = match &self.best {
                             Some(best) => best,
-                            None => self.best.insert(self.model.backend().zeros::<f32>(self.model.arena_len())?),
+                            None => self
+                                .best
+                                .insert(self.model.backend().zeros::<f32>(self.model.arena_len())?),
                         };
                         self.model.copy_params_to(best)?;
                     }
@@ -542,7 +576,11 @@ impl<B: Ops> Trainer<B> {
     /// Ends training: with EarlyStopping's `restore_best_weights`, puts the best epoch's weights back (as
     /// Keras does at the end of training). Returns the model and the history.
     pub fn finish(self) -> Result<(Sequential<B>, Vec<EpochStats>)> {
-        let restores = self.config.callbacks.iter().any(|cb| matches!(cb, Callback::EarlyStopping(c) if c.restores()));
+        let restores = self
+            .config
+            .callbacks
+            .iter()
+            .any(|cb| matches!(cb, Callback::EarlyStopping(c) if c.restores()));
         if let (true, Some(best)) = (restores, &self.best) {
             self.model.copy_params_from(best)?;
         }
@@ -551,7 +589,10 @@ impl<B: Ops> Trainer<B> {
 
     /// Training and validation set sizes (checkpoints check them on resume).
     pub(crate) fn data_lens(&self) -> (usize, usize) {
-        (self.train.len(), self.validation.as_ref().map_or(0, DeviceDataset::len))
+        (
+            self.train.len(),
+            self.validation.as_ref().map_or(0, DeviceDataset::len),
+        )
     }
 
     /// Whether an epoch is in progress.
@@ -576,12 +617,17 @@ fn validate(config: &TrainConfig, has_validation: bool) -> Result<()> {
     if let Some(a) = config.augment {
         let values = [a.max_rotation_degrees, a.max_shift, a.max_zoom];
         if values.iter().any(|v| !v.is_finite() || *v < 0.0) || a.max_zoom >= 1.0 {
-            return bad(format!("augmentation {a:?}: values must be finite and non-negative, zoom below 1"));
+            return bad(format!(
+                "augmentation {a:?}: values must be finite and non-negative, zoom below 1"
+            ));
         }
     }
     for cb in &config.callbacks {
         cb.validate()?;
-        if let Some(monitor) = cb.monitor().filter(|m| m.needs_validation() && !has_validation) {
+        if let Some(monitor) = cb
+            .monitor()
+            .filter(|m| m.needs_validation() && !has_validation)
+        {
             return bad(format!(
                 "a callback monitors {monitor}, but there is no validation set (use a validation split, or monitor loss)"
             ));

@@ -10,7 +10,9 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 fn random_images(count: usize, seed: u64) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);
-    (0..count * 784).map(|_| rng.below(256).unwrap() as u8).collect()
+    (0..count * 784)
+        .map(|_| rng.below(256).unwrap() as u8)
+        .collect()
 }
 
 #[test]
@@ -23,7 +25,11 @@ fn save_then_load_predicts_identically() {
     let mut model = Sequential::new(&cpu, spec, 3).unwrap();
     model.save(&path).unwrap();
     let mut loaded = Sequential::load(&cpu, &path).unwrap();
-    assert_eq!(loaded.spec(), model.spec(), "architecture and normalisation come back");
+    assert_eq!(
+        loaded.spec(),
+        model.spec(),
+        "architecture and normalisation come back"
+    );
     assert_eq!(loaded.weights().unwrap(), model.weights().unwrap());
 
     let images = random_images(7, 1);
@@ -36,7 +42,10 @@ fn save_then_load_predicts_identically() {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
     // Only the target is left in the folder: the temporary file was renamed over it.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["model.safetensors"]);
 }
 
@@ -48,8 +57,11 @@ fn tensors_have_pytorch_names_layouts_and_metadata() {
     model.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let mut shapes: Vec<(String, Vec<usize>)> =
-        file.tensors().into_iter().map(|(name, view)| (name, view.shape().to_vec())).collect();
+    let mut shapes: Vec<(String, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect();
     shapes.sort();
     let expected = [
         ("0.bias", vec![32]),
@@ -61,7 +73,10 @@ fn tensors_have_pytorch_names_layouts_and_metadata() {
         ("7.bias", vec![128]),
         ("7.weight", vec![128, 1600]),
     ];
-    let expected: Vec<(String, Vec<usize>)> = expected.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+    let expected: Vec<(String, Vec<usize>)> = expected
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.clone()))
+        .collect();
     assert_eq!(shapes, expected);
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
     let metadata = header.metadata().as_ref().unwrap();
@@ -71,7 +86,10 @@ fn tensors_have_pytorch_names_layouts_and_metadata() {
     let weights = model.weights().unwrap();
     assert!(weights[1].data.iter().all(|&b| b == 0.0));
     let limit = (6.0f32 / (9.0 + 288.0)).sqrt();
-    assert!(weights[0].data.iter().all(|w| w.abs() <= limit) && weights[0].data.iter().any(|w| w.abs() > limit / 2.0));
+    assert!(
+        weights[0].data.iter().all(|w| w.abs() <= limit)
+            && weights[0].data.iter().any(|w| w.abs() > limit / 2.0)
+    );
 }
 
 #[test]
@@ -79,12 +97,18 @@ fn another_architecture_is_a_typed_error() {
     let cpu = Cpu::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp.safetensors");
-    Sequential::new(&cpu, ModelSpec::preset("mlp").unwrap(), 0).unwrap().save(&path).unwrap();
+    Sequential::new(&cpu, ModelSpec::preset("mlp").unwrap(), 0)
+        .unwrap()
+        .save(&path)
+        .unwrap();
     let mut tutorial = Sequential::new(&cpu, ModelSpec::preset("tutorial").unwrap(), 0).unwrap();
     let err = tutorial.load_weights(&path).unwrap_err();
     assert!(matches!(err, NnError::Architecture { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("mlp.safetensors") && message.contains("dense(128, relu)"), "{message}");
+    assert!(
+        message.contains("mlp.safetensors") && message.contains("dense(128, relu)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -92,23 +116,41 @@ fn truncated_and_foreign_files_are_typed_errors() {
     let cpu = Cpu::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
-    Sequential::new(&cpu, ModelSpec::preset("mlp").unwrap(), 0).unwrap().save(&path).unwrap();
+    Sequential::new(&cpu, ModelSpec::preset("mlp").unwrap(), 0)
+        .unwrap()
+        .save(&path)
+        .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
         let truncated = dir.path().join(format!("cut{cut}.safetensors"));
         std::fs::write(&truncated, &bytes[..cut]).unwrap();
-        let err = Sequential::load(&cpu, &truncated).err().expect("a truncated file must not load");
-        assert!(matches!(&err, NnError::Corrupt { path, .. } if path == &truncated), "{cut}: {err:?}");
+        let err = Sequential::load(&cpu, &truncated)
+            .err()
+            .expect("a truncated file must not load");
+        assert!(
+            matches!(&err, NnError::Corrupt { path, .. } if path == &truncated),
+            "{cut}: {err:?}"
+        );
         assert!(err.to_string().contains(&format!("cut{cut}.safetensors")));
     }
     // A valid safetensors file that digits did not write.
     let foreign = dir.path().join("foreign.safetensors");
     let data = [0u8; 16];
     let view = TensorView::new(Dtype::F32, vec![4], &data).unwrap();
-    std::fs::write(&foreign, safetensors::serialize([("x", view)], None).unwrap()).unwrap();
-    assert!(matches!(Sequential::load(&cpu, &foreign), Err(NnError::Corrupt { .. })));
+    std::fs::write(
+        &foreign,
+        safetensors::serialize([("x", view)], None).unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        Sequential::load(&cpu, &foreign),
+        Err(NnError::Corrupt { .. })
+    ));
     let missing = dir.path().join("absent.safetensors");
-    assert!(matches!(Sequential::load(&cpu, &missing), Err(NnError::Io { .. })));
+    assert!(matches!(
+        Sequential::load(&cpu, &missing),
+        Err(NnError::Io { .. })
+    ));
 }
 
 /// Writes a file with the mlp's metadata and the given tensors.
@@ -121,7 +163,12 @@ fn write_mlp_file(path: &Path, tensors: &[(&str, Dtype, Vec<usize>)]) {
     let views: Vec<(&str, TensorView)> = tensors
         .iter()
         .zip(&data)
-        .map(|((name, dtype, shape), bytes)| (*name, TensorView::new(*dtype, shape.clone(), bytes).unwrap()))
+        .map(|((name, dtype, shape), bytes)| {
+            (
+                *name,
+                TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
+            )
+        })
         .collect();
     let metadata = HashMap::from([("digits.model".to_string(), spec.to_json())]);
     std::fs::write(path, safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
@@ -147,7 +194,9 @@ fn wrong_shapes_types_and_missing_tensors_name_the_tensor() {
     let path = dir.path().join("shape.safetensors");
     write_mlp_file(&path, &transposed);
     match Sequential::load(&cpu, &path) {
-        Err(NnError::TensorShape { tensor, expected, .. }) => {
+        Err(NnError::TensorShape {
+            tensor, expected, ..
+        }) => {
             assert_eq!((tensor.as_str(), expected), ("3.weight", vec![10, 128]))
         }
         other => panic!("expected a shape error, got {:?}", other.err()),
@@ -158,12 +207,18 @@ fn wrong_shapes_types_and_missing_tensors_name_the_tensor() {
     let path = dir.path().join("dtype.safetensors");
     write_mlp_file(&path, &half);
     let err = Sequential::load(&cpu, &path).err().unwrap();
-    assert!(matches!(&err, NnError::TensorShape { tensor, .. } if tensor == "1.bias"), "{err:?}");
+    assert!(
+        matches!(&err, NnError::TensorShape { tensor, .. } if tensor == "1.bias"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("F16"), "{err}");
 
     let path = dir.path().join("missing.safetensors");
     write_mlp_file(&path, &good[..3]);
     let err = Sequential::load(&cpu, &path).err().unwrap();
-    assert!(matches!(&err, NnError::MissingTensor { tensor, .. } if tensor == "3.bias"), "{err:?}");
+    assert!(
+        matches!(&err, NnError::MissingTensor { tensor, .. } if tensor == "3.bias"),
+        "{err:?}"
+    );
     assert!(err.to_string().starts_with(&path.display().to_string()));
 }

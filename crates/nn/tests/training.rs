@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    Callback, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Sequential, StopReason,
-    TrainConfig, Trainer,
+    Callback, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor, OptimizerConfig,
+    ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -45,7 +45,12 @@ fn config(epochs: usize) -> TrainConfig {
     }
 }
 
-fn train(spec: ModelSpec, config: TrainConfig, train: &LabelledImages, val: Option<&LabelledImages>) -> Vec<NamedTensor> {
+fn train(
+    spec: ModelSpec,
+    config: TrainConfig,
+    train: &LabelledImages,
+    val: Option<&LabelledImages>,
+) -> Vec<NamedTensor> {
     let model = Sequential::new(&Cpu::new(), spec, config.seed).unwrap();
     let mut trainer = Trainer::new(model, config, train, val).unwrap();
     trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
@@ -55,12 +60,25 @@ fn train(spec: ModelSpec, config: TrainConfig, train: &LabelledImages, val: Opti
 #[test]
 fn same_seed_gives_bit_identical_weights() {
     let data = sample();
-    let a = train(ModelSpec::preset("tutorial").unwrap(), config(1), &data.train, None);
-    let b = train(ModelSpec::preset("tutorial").unwrap(), config(1), &data.train, None);
+    let a = train(
+        ModelSpec::preset("tutorial").unwrap(),
+        config(1),
+        &data.train,
+        None,
+    );
+    let b = train(
+        ModelSpec::preset("tutorial").unwrap(),
+        config(1),
+        &data.train,
+        None,
+    );
     assert!(a == b, "two runs with the same seed differ");
     let other = train(
         ModelSpec::preset("tutorial").unwrap(),
-        TrainConfig { seed: 8, ..config(1) },
+        TrainConfig {
+            seed: 8,
+            ..config(1)
+        },
         &data.train,
         None,
     );
@@ -79,19 +97,32 @@ fn learns_and_reports_progress_without_blocking() {
     let mut trainer = Trainer::new(model, fast, &train, Some(&val)).unwrap();
     assert_eq!(trainer.steps_per_epoch(), 13); // 400 samples: 12 batches of 32 and one of 16
     let mut reports = Vec::new();
-    trainer.fit(None, &mut |p| reports.push(*p), &mut |_| {}).unwrap();
+    trainer
+        .fit(None, &mut |p| reports.push(*p), &mut |_| {})
+        .unwrap();
     // Every 4 steps, then once at the end of each epoch.
-    let first: Vec<(usize, usize)> = reports.iter().take(4).map(|p| (p.step, p.samples)).collect();
+    let first: Vec<(usize, usize)> = reports
+        .iter()
+        .take(4)
+        .map(|p| (p.step, p.samples))
+        .collect();
     assert_eq!(first, [(4, 128), (8, 256), (12, 384), (13, 400)]);
     assert_eq!(reports.len(), 16);
     let history = trainer.history().to_vec();
     assert_eq!(history.len(), 4);
     assert_eq!(trainer.stop_reason(), Some(StopReason::Completed));
     let last_report = reports[3];
-    assert_eq!((last_report.loss, last_report.accuracy), (history[0].loss, history[0].accuracy));
+    assert_eq!(
+        (last_report.loss, last_report.accuracy),
+        (history[0].loss, history[0].accuracy)
+    );
     assert!(history[3].loss < history[0].loss * 0.6, "{history:?}");
     assert!(history[3].val_accuracy.unwrap() > 0.7, "{history:?}");
-    assert!(history.iter().all(|e| e.lr == 3e-3 && e.samples_per_second > 0.0));
+    assert!(
+        history
+            .iter()
+            .all(|e| e.lr == 3e-3 && e.samples_per_second > 0.0)
+    );
 
     let (mut model, _) = trainer.finish().unwrap();
     let test = digits_nn::DeviceDataset::upload(model.backend(), &data.test).unwrap();
@@ -101,18 +132,36 @@ fn learns_and_reports_progress_without_blocking() {
     };
     let eval = model.evaluate(&test, &options).unwrap();
     assert_eq!((eval.samples, eval.predictions.len()), (200, 200));
-    let correct = eval.predictions.iter().zip(data.test.labels()).filter(|(p, l)| **p == u32::from(**l)).count();
+    let correct = eval
+        .predictions
+        .iter()
+        .zip(data.test.labels())
+        .filter(|(p, l)| **p == u32::from(**l))
+        .count();
     assert_eq!(eval.accuracy, correct as f32 / 200.0);
     assert!(eval.accuracy > 0.7, "test accuracy {}", eval.accuracy);
     let probabilities = eval.probabilities.unwrap();
     assert_eq!(probabilities.len(), 2000);
     // The most probable class is the prediction.
     for (row, &p) in probabilities.chunks(10).zip(&eval.predictions) {
-        let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let best = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(best as u32, p);
     }
     // Evaluating in other batch sizes (a last partial batch) gives the same predictions.
-    let again = model.evaluate(&test, &EvalOptions { batch_size: 48, probabilities: false }).unwrap();
+    let again = model
+        .evaluate(
+            &test,
+            &EvalOptions {
+                batch_size: 48,
+                probabilities: false,
+            },
+        )
+        .unwrap();
     assert_eq!(again.predictions, eval.predictions);
     assert!((again.loss - eval.loss).abs() < 1e-5);
 }
@@ -163,34 +212,73 @@ fn resuming_after_a_crash_mid_epoch_matches_an_uninterrupted_run() {
     for _ in 0..5 {
         assert!(crashed.step().unwrap());
     }
-    assert!(crashed.save_checkpoint(&checkpoint).is_err(), "no checkpoints mid-epoch");
+    assert!(
+        crashed.save_checkpoint(&checkpoint).is_err(),
+        "no checkpoints mid-epoch"
+    );
     drop(crashed);
 
     let mut resumed = Trainer::resume(&cpu, &checkpoint, &train, Some(&val)).unwrap();
     resumed
         .fit(Some(&checkpoint), &mut |_| {}, &mut |_| {})
         .unwrap();
-    assert_eq!(without_times(resumed.history()), without_times(whole.history()));
+    assert_eq!(
+        without_times(resumed.history()),
+        without_times(whole.history())
+    );
     assert_eq!(resumed.lr(), whole.lr());
-    assert!(resumed.lr() < 1e-3, "the plateau callback acted: {:?}", whole.history());
-    assert_eq!(resumed.config().callbacks, whole.config().callbacks, "callback state carries over");
+    assert!(
+        resumed.lr() < 1e-3,
+        "the plateau callback acted: {:?}",
+        whole.history()
+    );
+    assert_eq!(
+        resumed.config().callbacks,
+        whole.config().callbacks,
+        "callback state carries over"
+    );
     // The last checkpoint is also a model file (holding the last epoch's weights).
     let last = resumed.model().weights().unwrap();
-    assert!(Sequential::load(&cpu, &checkpoint).unwrap().weights().unwrap() == last);
+    assert!(
+        Sequential::load(&cpu, &checkpoint)
+            .unwrap()
+            .weights()
+            .unwrap()
+            == last
+    );
     let (a, _) = resumed.finish().unwrap();
     let (b, _) = whole.finish().unwrap();
-    assert!(a.weights().unwrap() == b.weights().unwrap(), "resumed weights differ");
+    assert!(
+        a.weights().unwrap() == b.weights().unwrap(),
+        "resumed weights differ"
+    );
 
     // Resuming on other data is refused.
-    let err = Trainer::resume(&cpu, &checkpoint, &data.train, None).err().unwrap();
-    assert!(matches!(err, digits_nn::NnError::Checkpoint { .. }), "{err:?}");
+    let err = Trainer::resume(&cpu, &checkpoint, &data.train, None)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, digits_nn::NnError::Checkpoint { .. }),
+        "{err:?}"
+    );
 }
 
 /// Epoch statistics without the timings, which differ between runs.
-fn without_times(history: &[digits_nn::EpochStats]) -> Vec<(usize, f32, f32, Option<f32>, Option<f32>, f32)> {
+fn without_times(
+    history: &[digits_nn::EpochStats],
+) -> Vec<(usize, f32, f32, Option<f32>, Option<f32>, f32)> {
     history
         .iter()
-        .map(|e| (e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.lr))
+        .map(|e| {
+            (
+                e.epoch,
+                e.loss,
+                e.accuracy,
+                e.val_loss,
+                e.val_accuracy,
+                e.lr,
+            )
+        })
         .collect()
 }
 
@@ -218,12 +306,21 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         trainer.run_epoch(&mut |_| {}).unwrap();
         weights.push(trainer.model().weights().unwrap());
     }
-    assert_eq!(trainer.stop_reason(), Some(StopReason::EarlyStopping { epoch: 2 }));
-    assert!(trainer.begin_epoch().is_err(), "a finished run does not start another epoch");
+    assert_eq!(
+        trainer.stop_reason(),
+        Some(StopReason::EarlyStopping { epoch: 2 })
+    );
+    assert!(
+        trainer.begin_epoch().is_err(),
+        "a finished run does not start another epoch"
+    );
     assert!(weights[0] != weights[1]);
     let (model, history) = trainer.finish().unwrap();
     assert_eq!(history.len(), 2);
-    assert!(model.weights().unwrap() == weights[0], "the best (first) epoch's weights are restored");
+    assert!(
+        model.weights().unwrap() == weights[0],
+        "the best (first) epoch's weights are restored"
+    );
 }
 
 #[test]
@@ -235,12 +332,26 @@ fn bad_settings_are_refused_before_training() {
         callbacks: vec![Callback::ReduceLrOnPlateau(ReduceLrOnPlateau::default())],
         ..config(1)
     };
-    let err = Trainer::new(model(), needs_validation, &data.train, None).err().unwrap();
+    let err = Trainer::new(model(), needs_validation, &data.train, None)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("val_loss"), "{err}");
-    let zero_batch = TrainConfig { batch_size: 0, ..config(1) };
+    let zero_batch = TrainConfig {
+        batch_size: 0,
+        ..config(1)
+    };
     assert!(Trainer::new(model(), zero_batch, &data.train, None).is_err());
     let small_images = data.train.subset(&[0, 1]).unwrap();
-    let cropped = LabelledImages::new(small_images.pixels()[..2 * 27 * 28].to_vec(), vec![0, 1], 27, 28, 10).unwrap();
-    let err = Trainer::new(model(), config(1), &cropped, None).err().unwrap();
+    let cropped = LabelledImages::new(
+        small_images.pixels()[..2 * 27 * 28].to_vec(),
+        vec![0, 1],
+        27,
+        28,
+        10,
+    )
+    .unwrap();
+    let err = Trainer::new(model(), config(1), &cropped, None)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("27x28"), "{err}");
 }

@@ -21,6 +21,8 @@
 //! # Ok::<(), digits_tensor::TensorError>(())
 //! ```
 
+pub mod conv;
+
 use std::time::{Duration, Instant};
 
 use crate::conformance::TestRng;
@@ -117,9 +119,9 @@ pub struct Measurement {
     pub name: String,
     /// Shape, from the case.
     pub shape: String,
-    /// Runs timed.
+    /// Runs timed, in all batches.
     pub runs: usize,
-    /// Mean seconds per run.
+    /// Mean seconds per run of the fastest batch.
     pub seconds: f64,
     /// Work per second, in `unit`s (GFLOP/s or GB/s).
     pub rate: f64,
@@ -127,11 +129,14 @@ pub struct Measurement {
     pub unit: &'static str,
 }
 
-/// At most this many runs are timed per case (tiny kernels would otherwise record millions of dispatches).
+/// At most about this many runs are timed per case (tiny kernels would otherwise record millions of dispatches).
 const MAX_RUNS: usize = 2000;
 
-/// Times one case on `backend` with `setup`: one warm-up run (compiling the GPU pipelines) and one timed run
-/// to size the batch, then as many runs as fit in `budget` (at least 1, at most 2000), timed together.
+/// Times one case on `backend` with `setup`: one warm-up run (compiling the GPU pipelines), one timed run to
+/// size the batches, then three batches that together take about `budget`, each timed as a whole (on the GPU:
+/// all its runs recorded, then one synchronisation). Reports the best batch's mean: on a shared machine
+/// the fastest batch is the one least disturbed by other work. A run slower than a third of the budget is
+/// its own batch, and the sizing run counts as the first.
 pub fn measure<B: Backend>(
     backend: &B,
     setup: &Setup<B>,
@@ -141,17 +146,26 @@ pub fn measure<B: Backend>(
     let mut run = setup(backend)?;
     run(backend)?;
     backend.synchronize()?;
-    let start = Instant::now();
-    run(backend)?;
-    backend.synchronize()?;
-    let single = start.elapsed().as_secs_f64().max(1e-7);
-    let runs = ((budget.as_secs_f64() / single) as usize).clamp(1, MAX_RUNS);
-    let start = Instant::now();
-    for _ in 0..runs {
-        run(backend)?;
+    let mut time_batch = |runs: usize| -> Result<f64> {
+        let start = Instant::now();
+        for _ in 0..runs {
+            run(backend)?;
+        }
+        backend.synchronize()?;
+        Ok(start.elapsed().as_secs_f64() / runs as f64)
+    };
+    let single = time_batch(1)?.max(1e-9);
+    let batch = ((budget.as_secs_f64() / 3.0 / single) as usize).clamp(1, MAX_RUNS / 3);
+    let (mut seconds, mut runs, mut batches) = if batch == 1 {
+        (single, 1, 1)
+    } else {
+        (f64::INFINITY, 0, 0)
+    };
+    while batches < 3 {
+        seconds = seconds.min(time_batch(batch)?);
+        runs += batch;
+        batches += 1;
     }
-    backend.synchronize()?;
-    let seconds = start.elapsed().as_secs_f64() / runs as f64;
     Ok(Measurement {
         name: case.name.clone(),
         shape: case.shape.clone(),
@@ -456,5 +470,6 @@ pub fn cases() -> Vec<Case> {
             |b| sgd_setup(b, n)
         ));
     }
+    cases.extend(conv::cases());
     cases
 }

@@ -1,7 +1,11 @@
 //! CPU-versus-GPU conformance checks: each GPU kernel against its CPU twin on random inputs over many
 //! shapes, with the output poisoned (NaN) before the run. `cargo test` and `digits check` run the same checks.
 
+pub mod augment;
+pub mod conv;
 pub mod dense;
+pub mod dropout;
+pub mod pool;
 
 use crate::{Backend, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
 
@@ -268,5 +272,13 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     reports.push(dense::check_softmax_cross_entropy(gpu)?);
     reports.push(dense::check_adam(gpu)?);
     reports.push(dense::check_sgd(gpu)?);
+    reports.push(conv::check_conv2d(gpu)?);
+    reports.push(conv::check_conv2d_backward_input(gpu)?);
+    reports.push(conv::check_conv2d_backward_weight(gpu)?);
+    reports.push(pool::check_max_pool2d(gpu)?);
+    reports.push(dropout::check_dropout(gpu)?);
+    reports.push(augment::check_augment(gpu)?);
+    reports.push(augment::check_augment_identity(gpu)?);
+    reports.push(augment::check_augment_rotation(gpu)?);
     Ok(reports)
 }

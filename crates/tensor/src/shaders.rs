@@ -28,8 +28,10 @@ kernels! {
     SOFTMAX_CROSS_ENTROPY => "softmax_cross_entropy",
     ADAM => "adam",
     SGD => "sgd",
-    CONV2D_WEIGHTS => "conv2d_weights",
-    CONV2D_FORWARD => "conv2d_forward",
-    CONV2D_BACKWARD_INPUT => "conv2d_backward_input",
+    CONV2D => "conv2d",
+    CONV2D_LAYOUT => "conv2d_layout",
     CONV2D_BACKWARD_WEIGHT => "conv2d_backward_weight",
+    MAXPOOL => "maxpool",
+    DROPOUT => "dropout",
+    AUGMENT => "augment",
 }

@@ -18,6 +18,10 @@ pub const WARM_UPS: &[(&str, WarmUp)] = &[
     ("elementwise", warm_elementwise),
     ("reduce", warm_reduce),
     ("optim", warm_optim),
+    ("conv", crate::ops::conv::warm_up),
+    ("pool", crate::ops::pool::warm_up),
+    ("dropout", crate::ops::dropout::warm_up),
+    ("augment", crate::ops::augment::warm_up),
 ];
 
 impl Gpu {

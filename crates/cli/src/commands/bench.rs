@@ -22,6 +22,9 @@ pub enum BenchCommand {
     /// Time every kernel (GEMM, elementwise, reductions, optimizers) on the MNIST network's shapes and
     /// larger ones, after warm-up; reports GFLOP/s or GB/s.
     Kernels(KernelsArgs),
+    /// Training throughput (samples/s after warm-up, first step separately), inference throughput on the
+    /// test set and single-image latency of a model.
+    Train(super::bench_train::Args),
 }
 
 /// Options of `digits bench kernels`.
@@ -46,6 +49,7 @@ pub struct KernelsArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Kernels(args) => kernels(args),
+        BenchCommand::Train(args) => super::bench_train::run(args),
     }
 }
 

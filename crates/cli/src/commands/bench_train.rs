@@ -80,14 +80,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("device: {}\nmodel: {}, batch {}", report.device, report.model, report.batch);
-        println!("set-up (weights, optimizer, training set upload): {:.3} s", report.setup_s);
-        println!("first step (compile + warm-up): {:.3} s", report.first_step_s);
+        println!(
+            "device: {}\nmodel: {}, batch {}",
+            report.device, report.model, report.batch
+        );
+        println!(
+            "set-up (weights, optimizer, training set upload): {:.3} s",
+            report.setup_s
+        );
+        println!(
+            "first step (compile + warm-up): {:.3} s",
+            report.first_step_s
+        );
         println!(
             "training: {:.0} samples/s ({} steps in {:.2} s)",
             report.train_samples_per_s, report.steps, report.train_s
         );
-        println!("first inference pass (compile + warm-up): {:.3} s", report.first_inference_s);
+        println!(
+            "first inference pass (compile + warm-up): {:.3} s",
+            report.first_inference_s
+        );
         println!(
             "inference: {:.0} samples/s ({} test images, batch {INFERENCE_BATCH})",
             report.inference_samples_per_s, report.inference_samples
@@ -126,7 +138,8 @@ fn measure<B: Ops>(
         progress_every: usize::MAX,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(model, config, &dataset.train, None).context("cannot start training")?;
+    let mut trainer =
+        Trainer::new(model, config, &dataset.train, None).context("cannot start training")?;
     backend.synchronize()?;
     let setup = start.elapsed();
 
@@ -152,7 +165,8 @@ fn measure<B: Ops>(
 
     spinner.set_message("inference on the test set");
     let model = trainer.model_mut();
-    let test = DeviceDataset::upload(backend, &dataset.test).context("cannot load the test set on the device")?;
+    let test = DeviceDataset::upload(backend, &dataset.test)
+        .context("cannot load the test set on the device")?;
     let options = EvalOptions {
         batch_size: INFERENCE_BATCH,
         probabilities: false,
@@ -200,7 +214,9 @@ fn median<E>(runs: impl Iterator<Item = Result<Duration, E>>) -> Result<Duration
 
 fn spinner(message: &str) -> ProgressBar {
     let spinner = ProgressBar::new_spinner();
-    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
+    );
     spinner.enable_steady_tick(Duration::from_millis(200));
     spinner.set_message(message.to_string());
     spinner
@@ -213,8 +229,14 @@ mod tests {
     #[test]
     fn median_picks_the_middle_run() {
         let ms = |v: u64| Ok::<_, ()>(Duration::from_millis(v));
-        assert_eq!(median([ms(5), ms(1), ms(3)].into_iter()), Ok(Duration::from_millis(3)));
-        assert_eq!(median([ms(4), ms(2)].into_iter()), Ok(Duration::from_millis(4)));
+        assert_eq!(
+            median([ms(5), ms(1), ms(3)].into_iter()),
+            Ok(Duration::from_millis(3))
+        );
+        assert_eq!(
+            median([ms(4), ms(2)].into_iter()),
+            Ok(Duration::from_millis(4))
+        );
         assert_eq!(median([ms(1), Err(())].into_iter()), Err(()));
     }
 }

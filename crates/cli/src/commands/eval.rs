@@ -49,22 +49,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let location = args.data.locate()?;
     let split = Split::from(args.split);
     let files = location.files.split(split);
-    let samples = LabelledImages::load(&files.images, &files.labels, digits_idx::DEFAULT_NUM_CLASSES)
-        .with_context(|| format!("cannot load the {} split from {}", split.name(), location.dir().display()))?;
+    let samples = LabelledImages::load(
+        &files.images,
+        &files.labels,
+        digits_idx::DEFAULT_NUM_CLASSES,
+    )
+    .with_context(|| {
+        format!(
+            "cannot load the {} split from {}",
+            split.name(),
+            location.dir().display()
+        )
+    })?;
     let out = match &args.out {
         Some(out) => out.clone(),
-        None => args.model.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        None => args
+            .model
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
     };
     let device = args.device.open()?;
     let device_name = device.name();
-    with_backend!(device, |backend| evaluate_on(&backend, &args, &device_name, split, &samples, &out))
+    with_backend!(device, |backend| evaluate_on(
+        &backend,
+        &args,
+        &device_name,
+        split,
+        &samples,
+        &out
+    ))
 }
 
 /// Fails early, with a message about the path, when the model file is missing or is a folder.
 pub fn ensure_model_file(path: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
-        Ok(_) => bail!("{} is a folder, not a model file (try {}/model.safetensors)", path.display(), path.display()),
+        Ok(_) => bail!(
+            "{} is a folder, not a model file (try {}/model.safetensors)",
+            path.display(),
+            path.display()
+        ),
         Err(e) => Err(e).with_context(|| format!("cannot read the model file {}", path.display())),
     }
 }
@@ -77,8 +101,8 @@ fn evaluate_on<B: Ops>(
     samples: &LabelledImages,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let mut model =
-        Sequential::load(backend, &args.model).with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let mut model = Sequential::load(backend, &args.model)
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
     let classes = model.spec().classes;
     if samples.num_classes() > classes {
         bail!(
@@ -93,7 +117,8 @@ fn evaluate_on<B: Ops>(
         model.spec().name,
         model.param_count()
     );
-    let data = DeviceDataset::upload(backend, samples).context("cannot load the images on the device")?;
+    let data =
+        DeviceDataset::upload(backend, samples).context("cannot load the images on the device")?;
     let start = Instant::now();
     let options = EvalOptions {
         batch_size: args.batch as usize,
@@ -133,7 +158,13 @@ fn evaluate_on<B: Ops>(
         })
         .collect();
     let mistakes_path = out.join("misclassified.png");
-    plot::mistakes_png(&mistakes_path, &mistakes, samples.rows(), samples.cols(), 10)?;
+    plot::mistakes_png(
+        &mistakes_path,
+        &mistakes,
+        samples.rows(),
+        samples.cols(),
+        10,
+    )?;
     println!(
         "wrote {} and {} ({} of {} misclassified images)",
         confusion_path.display(),
@@ -148,7 +179,10 @@ fn evaluate_on<B: Ops>(
 fn confusion_matrix(labels: &[u8], predictions: &[u32], classes: usize) -> Vec<Vec<usize>> {
     let mut matrix = vec![vec![0usize; classes]; classes];
     for (&label, &predicted) in labels.iter().zip(predictions) {
-        if let Some(cell) = matrix.get_mut(usize::from(label)).and_then(|row| row.get_mut(predicted as usize)) {
+        if let Some(cell) = matrix
+            .get_mut(usize::from(label))
+            .and_then(|row| row.get_mut(predicted as usize))
+        {
             *cell += 1;
         }
     }
@@ -165,7 +199,10 @@ fn per_class_table(confusion: &[Vec<usize>]) -> String {
         } else {
             format!("{:.2}%", 100.0 * correct as f64 / total as f64)
         };
-        let _ = writeln!(text, "  {class:>5}  {total:>7}  {correct:>7}  {accuracy:>8}");
+        let _ = writeln!(
+            text,
+            "  {class:>5}  {total:>7}  {correct:>7}  {accuracy:>8}"
+        );
     }
     text
 }
@@ -178,7 +215,8 @@ fn confusion_table(confusion: &[Vec<usize>]) -> String {
         .max()
         .unwrap_or(1)
         .max(3);
-    let mut text = String::from("confusion matrix (rows: true class, columns: predicted class):\n      ");
+    let mut text =
+        String::from("confusion matrix (rows: true class, columns: predicted class):\n      ");
     for class in 0..confusion.len() {
         let _ = write!(text, " {class:>width$}");
     }
@@ -207,16 +245,26 @@ mod tests {
     fn tables_show_counts_and_percentages() {
         let matrix = vec![vec![3, 1], vec![0, 0]];
         let per_class = per_class_table(&matrix);
-        assert!(per_class.contains("      0        4        3    75.00%"), "{per_class}");
-        assert!(per_class.contains("      1        0        0         -"), "{per_class}");
+        assert!(
+            per_class.contains("      0        4        3    75.00%"),
+            "{per_class}"
+        );
+        assert!(
+            per_class.contains("      1        0        0         -"),
+            "{per_class}"
+        );
         let table = confusion_table(&matrix);
-        assert!(table.contains("    0     3   1"), "{table}");
+        assert!(table.contains("\n    0    3   1\n"), "{table}");
     }
 
     #[test]
     fn missing_model_file_is_a_clear_error() {
-        let error = ensure_model_file(Path::new("/nonexistent/model.safetensors")).expect_err("missing");
-        assert!(format!("{error:#}").contains("cannot read the model file /nonexistent/model.safetensors"));
+        let error =
+            ensure_model_file(Path::new("/nonexistent/model.safetensors")).expect_err("missing");
+        assert!(
+            format!("{error:#}")
+                .contains("cannot read the model file /nonexistent/model.safetensors")
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let error = ensure_model_file(dir.path()).expect_err("a folder");
         assert!(error.to_string().contains("is a folder"), "{error}");

@@ -27,7 +27,8 @@ const VAL_COLOUR: RGBColor = RGBColor(255, 127, 14);
 fn ensure_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
-    ok.then_some(()).ok_or_else(|| anyhow!("the embedded plot font failed to load"))
+    ok.then_some(())
+        .ok_or_else(|| anyhow!("the embedded plot font failed to load"))
 }
 
 /// Draws accuracy (left) and loss (right) per epoch for training and, when present, validation: the two
@@ -76,9 +77,19 @@ fn draw_curves<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let values = train.iter().chain(validation).map(|&(_, v)| v).filter(|v| v.is_finite());
-    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (low, high) = if low.is_finite() { (low, high) } else { (0.0, 1.0) };
+    let values = train
+        .iter()
+        .chain(validation)
+        .map(|&(_, v)| v)
+        .filter(|v| v.is_finite());
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (low, high) = if low.is_finite() {
+        (low, high)
+    } else {
+        (0.0, 1.0)
+    };
     let pad = ((high - low) * 0.08).max(1e-3);
     // One epoch still gets a visible x range around its single point.
     let x_max = epochs.max(2) as f64;
@@ -100,15 +111,23 @@ where
         .axis_desc_style((FAMILY, 16))
         .draw()
         .map_err(|e| anyhow!("cannot draw the {title} plot: {e}"))?;
-    for (points, colour, name) in [(train, TRAIN_COLOUR, "training"), (validation, VAL_COLOUR, "validation")] {
+    for (points, colour, name) in [
+        (train, TRAIN_COLOUR, "training"),
+        (validation, VAL_COLOUR, "validation"),
+    ] {
         if points.is_empty() {
             continue;
         }
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))
             .map_err(|e| anyhow!("cannot draw the {title} plot: {e}"))?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
             .map_err(|e| anyhow!("cannot draw the {title} plot: {e}"))?;
@@ -118,7 +137,11 @@ where
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font((FAMILY, 14))
-        .position(if y_label == "loss" { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
+        .position(if y_label == "loss" {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
         .draw()
         .map_err(|e| anyhow!("cannot draw the {title} plot: {e}"))?;
     Ok(())
@@ -137,7 +160,9 @@ pub fn confusion_png(path: &Path, matrix: &[Vec<usize>]) -> anyhow::Result<()> {
     let size = ((LEFT + side + 30) as u32, (TOP + side + 30) as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let text = |size: i32| TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    let text = |size: i32| {
+        TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
+    };
     root.draw(&Text::new("predicted", (LEFT + side / 2, 24), text(18)))?;
     root.draw(&Text::new(
         "true",
@@ -147,11 +172,19 @@ pub fn confusion_png(path: &Path, matrix: &[Vec<usize>]) -> anyhow::Result<()> {
     for (t, row) in matrix.iter().enumerate() {
         let total = row.iter().sum::<usize>().max(1) as f64;
         let y = TOP + t as i32 * CELL;
-        root.draw(&Text::new(t.to_string(), (LEFT - 18, y + CELL / 2), text(16)))?;
+        root.draw(&Text::new(
+            t.to_string(),
+            (LEFT - 18, y + CELL / 2),
+            text(16),
+        ))?;
         for (p, &count) in row.iter().enumerate() {
             let x = LEFT + p as i32 * CELL;
             if t == 0 {
-                root.draw(&Text::new(p.to_string(), (x + CELL / 2, TOP - 18), text(16)))?;
+                root.draw(&Text::new(
+                    p.to_string(),
+                    (x + CELL / 2, TOP - 18),
+                    text(16),
+                ))?;
             }
             let share = count as f64 / total;
             // Correct answers in blue, errors in red; deeper for a larger share of the row.
@@ -161,12 +194,22 @@ pub fn confusion_png(path: &Path, matrix: &[Vec<usize>]) -> anyhow::Result<()> {
             } else {
                 RGBColor(shade(214), shade(39), shade(40))
             };
-            root.draw(&Rectangle::new([(x, y), (x + CELL, y + CELL)], fill.filled()))?;
-            root.draw(&Rectangle::new([(x, y), (x + CELL, y + CELL)], RGBColor(200, 200, 200)))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + CELL, y + CELL)],
+                fill.filled(),
+            ))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + CELL, y + CELL)],
+                RGBColor(200, 200, 200),
+            ))?;
             if count > 0 {
                 let colour = if share > 0.5 { WHITE } else { BLACK };
                 let font = text(if count >= 1000 { 13 } else { 15 }).color(&colour);
-                root.draw(&Text::new(count.to_string(), (x + CELL / 2, y + CELL / 2), font))?;
+                root.draw(&Text::new(
+                    count.to_string(),
+                    (x + CELL / 2, y + CELL / 2),
+                    font,
+                ))?;
             }
         }
     }
@@ -194,7 +237,13 @@ const LABEL_GAP: u32 = 4;
 
 /// Draws misclassified images in a grid of `columns`, each labelled `7 -> 2` (true, then predicted), the
 /// wrong answer in red. Writes a PNG (or any format the extension names).
-pub fn mistakes_png(path: &Path, mistakes: &[Mistake<'_>], rows: usize, cols: usize, columns: usize) -> anyhow::Result<()> {
+pub fn mistakes_png(
+    path: &Path,
+    mistakes: &[Mistake<'_>],
+    rows: usize,
+    cols: usize,
+    columns: usize,
+) -> anyhow::Result<()> {
     let columns = columns.clamp(1, mistakes.len().max(1)) as u32;
     let grid_rows = mistakes.len().div_ceil(columns as usize).max(1) as u32;
     let (image_w, image_h) = (cols as u32 * IMAGE_SCALE, rows as u32 * IMAGE_SCALE);
@@ -212,17 +261,35 @@ pub fn mistakes_png(path: &Path, mistakes: &[Mistake<'_>], rows: usize, cols: us
             let (x, y) = ((i % cols) as u32, (i / cols) as u32);
             for dy in 0..IMAGE_SCALE {
                 for dx in 0..IMAGE_SCALE {
-                    picture.put_pixel(left + x * IMAGE_SCALE + dx, top + y * IMAGE_SCALE + dy, Rgb([value; 3]));
+                    picture.put_pixel(
+                        left + x * IMAGE_SCALE + dx,
+                        top + y * IMAGE_SCALE + dy,
+                        Rgb([value; 3]),
+                    );
                 }
             }
         }
         let label_left = PADDING + col * (cell_w + PADDING) + (cell_w - label_w) / 2;
         let label_top = top + image_h + LABEL_GAP;
         let truth = format!("{} ->", mistake.label);
-        draw_text(&mut picture, label_left, label_top, &truth, LABEL_SCALE, Rgb([0, 0, 0]));
+        draw_text(
+            &mut picture,
+            label_left,
+            label_top,
+            &truth,
+            LABEL_SCALE,
+            Rgb([0, 0, 0]),
+        );
         let answer_left = label_left + text_width(&format!("{truth} "), LABEL_SCALE) + LABEL_SCALE;
         let answer = mistake.predicted.to_string();
-        draw_text(&mut picture, answer_left, label_top, &answer, LABEL_SCALE, Rgb([200, 30, 30]));
+        draw_text(
+            &mut picture,
+            answer_left,
+            label_top,
+            &answer,
+            LABEL_SCALE,
+            Rgb([200, 30, 30]),
+        );
     }
     picture
         .save(path)
@@ -258,12 +325,20 @@ mod tests {
     fn history_has_two_panels_with_curves() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("history.png");
-        let history: Vec<_> = (1..=5).map(|e| stats(e, 1.0 / e as f32, 1.0 - 0.1 / e as f32)).collect();
+        let history: Vec<_> = (1..=5)
+            .map(|e| stats(e, 1.0 / e as f32, 1.0 - 0.1 / e as f32))
+            .collect();
         history_png(&path, &history).expect("plot");
         let image = image::open(&path).expect("a PNG").to_rgb8();
         assert_eq!(image.dimensions(), (1200, 450));
-        assert!(coloured_pixels(&image, 0..600) > 500, "accuracy panel has no curves");
-        assert!(coloured_pixels(&image, 600..1200) > 500, "loss panel has no curves");
+        assert!(
+            coloured_pixels(&image, 0..600) > 500,
+            "accuracy panel has no curves"
+        );
+        assert!(
+            coloured_pixels(&image, 600..1200) > 500,
+            "loss panel has no curves"
+        );
     }
 
     #[test]
@@ -275,14 +350,19 @@ mod tests {
         only.val_accuracy = None;
         history_png(&path, &[only]).expect("plot");
         let image = image::open(&path).expect("a PNG").to_rgb8();
-        assert!(coloured_pixels(&image, 0..1200) > 20, "the single points are missing");
+        assert!(
+            coloured_pixels(&image, 0..1200) > 20,
+            "the single points are missing"
+        );
     }
 
     #[test]
     fn confusion_matrix_draws_every_cell() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("confusion.png");
-        let matrix: Vec<Vec<usize>> = (0..10).map(|t| (0..10).map(|p| if t == p { 90 } else { t + p }).collect()).collect();
+        let matrix: Vec<Vec<usize>> = (0..10)
+            .map(|t| (0..10).map(|p| if t == p { 90 } else { t + p }).collect())
+            .collect();
         confusion_png(&path, &matrix).expect("plot");
         let image = image::open(&path).expect("a PNG").to_rgb8();
         // The diagonal cell (3, 3) is deep blue, the cell (3, 4) light red.
@@ -298,7 +378,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("misclassified.png");
         let pixels = vec![255u8; 28 * 28];
-        let mistakes: Vec<_> = (0..5).map(|i| Mistake { pixels: &pixels, label: i, predicted: 9 - i }).collect();
+        let mistakes: Vec<_> = (0..5)
+            .map(|i| Mistake {
+                pixels: &pixels,
+                label: i,
+                predicted: 9 - i,
+            })
+            .collect();
         mistakes_png(&path, &mistakes, 28, 28, 3).expect("grid");
         let image = image::open(&path).expect("a PNG").to_rgb8();
         let cell_h = 28 * IMAGE_SCALE + LABEL_GAP + GLYPH_HEIGHT * LABEL_SCALE;

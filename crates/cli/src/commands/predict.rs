@@ -50,6 +50,16 @@ struct Input {
     source: String,
     pixels: Vec<u8>,
     label: Option<u8>,
+    preparation: Option<Preparation>,
+}
+
+/// What preparing a picture decided, reported in the JSON output.
+#[derive(Serialize, Clone)]
+struct Preparation {
+    /// Whether the picture had a light background and was inverted.
+    inverted: bool,
+    /// The ink's bounding box in the picture: x, y, width, height.
+    ink_box: [u32; 4],
 }
 
 #[derive(Serialize)]
@@ -67,6 +77,8 @@ struct Answer {
     probabilities: Vec<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preparation: Option<Preparation>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -74,25 +86,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut inputs = Vec::new();
     for path in &args.images {
         let prepared = prepare::prepare_file(path)?;
+        let (x, y, width, height) = prepared.ink_box;
         inputs.push(Input {
             source: path.display().to_string(),
             pixels: prepared.pixels,
             label: None,
+            preparation: Some(Preparation {
+                inverted: prepared.inverted,
+                ink_box: [x, y, width, height],
+            }),
         });
     }
     if !args.test_index.is_empty() {
         let location = args.data.locate()?;
         let files = location.files.split(Split::Test);
         let test = LabelledImages::load(&files.images, &files.labels, DEFAULT_NUM_CLASSES)
-            .with_context(|| format!("cannot load the test split from {}", location.dir().display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot load the test split from {}",
+                    location.dir().display()
+                )
+            })?;
         for &index in &args.test_index {
             let pixels = test.image(index).with_context(|| {
-                format!("--test-index {index} is out of range: the test set has {} images", test.len())
+                format!(
+                    "--test-index {index} is out of range: the test set has {} images",
+                    test.len()
+                )
             })?;
             inputs.push(Input {
                 source: format!("test[{index}]"),
                 pixels: pixels.to_vec(),
                 label: test.labels().get(index).copied(),
+                preparation: None,
             });
         }
     }
@@ -116,8 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn predict_on<B: Ops>(backend: &B, args: &Args, inputs: &[Input]) -> anyhow::Result<Vec<Answer>> {
-    let mut model =
-        Sequential::load(backend, &args.model).with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let mut model = Sequential::load(backend, &args.model)
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
     let input = model.spec().input;
     if input != [1, SIDE, SIDE] {
         bail!(
@@ -128,7 +154,10 @@ fn predict_on<B: Ops>(backend: &B, args: &Args, inputs: &[Input]) -> anyhow::Res
             input[2]
         );
     }
-    let pixels: Vec<u8> = inputs.iter().flat_map(|i| i.pixels.iter().copied()).collect();
+    let pixels: Vec<u8> = inputs
+        .iter()
+        .flat_map(|i| i.pixels.iter().copied())
+        .collect();
     let predictions = model.predict(&pixels).context("prediction failed")?;
     let classes = predictions.classes;
     Ok(inputs
@@ -152,6 +181,7 @@ fn predict_on<B: Ops>(backend: &B, args: &Args, inputs: &[Input]) -> anyhow::Res
                 top,
                 probabilities: probabilities.to_vec(),
                 label: input.label,
+                preparation: input.preparation.clone(),
             }
         })
         .collect())
@@ -172,7 +202,11 @@ fn describe(answer: &Answer) -> String {
         top.join(", ")
     );
     if let Some(label) = answer.label {
-        let verdict = if usize::from(label) == answer.digit { "correct" } else { "wrong" };
+        let verdict = if usize::from(label) == answer.digit {
+            "correct"
+        } else {
+            "wrong"
+        };
         line.push_str(&format!(" - label {label}, {verdict}"));
     }
     line
@@ -189,10 +223,18 @@ fn save_prepared(dir: &std::path::Path, inputs: &[Input]) -> anyhow::Result<()> 
             .next()
             .unwrap_or("image")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("{index:03}-{stem}.png"));
-        image.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        image
+            .save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -38,7 +38,12 @@ pub fn prepare_file(path: &Path) -> anyhow::Result<Prepared> {
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?
         .decode()
-        .with_context(|| format!("{} is not a PNG or JPEG picture this build can decode", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{} is not a PNG or JPEG picture this build can decode",
+                path.display()
+            )
+        })?;
     prepare(&image).with_context(|| format!("cannot find a digit in {}", path.display()))
 }
 
@@ -56,10 +61,15 @@ pub fn prepare(image: &DynamicImage) -> anyhow::Result<Prepared> {
     if inverted {
         imageops::invert(&mut gray);
     }
-    let background = if inverted { 255.0 - border.mean } else { border.mean };
+    let background = if inverted {
+        255.0 - border.mean
+    } else {
+        border.mean
+    };
 
-    // Levels: background noise (mean + 3 standard deviations of the border) becomes black, the brightest
-    // pixel white, so paper grain and JPEG noise do not turn into faint ink after scaling.
+    // Levels: background noise (mean + 3 standard deviations of the border) becomes black and the typical
+    // ink level white, as in MNIST, whose strokes are saturated: paper grain and JPEG noise do not turn into
+    // faint ink after scaling, and a noisy bright speck does not make the real strokes grey.
     let brightest = f32::from(gray.pixels().map(|p| p.0[0]).max().unwrap_or(0));
     if brightest - background < MIN_CONTRAST {
         bail!(
@@ -69,7 +79,8 @@ pub fn prepare(image: &DynamicImage) -> anyhow::Result<Prepared> {
         );
     }
     let floor = (background + 3.0 * border.std_dev).min((background + brightest) / 2.0);
-    let span = brightest - floor;
+    let ink_level = median_above(&gray, (floor + brightest) / 2.0).max(floor + MIN_CONTRAST / 2.0);
+    let span = ink_level - floor;
     for pixel in gray.pixels_mut() {
         let level = ((f32::from(pixel.0[0]) - floor) / span * 255.0).clamp(0.0, 255.0);
         pixel.0[0] = level.round() as u8;
@@ -88,7 +99,8 @@ pub fn prepare(image: &DynamicImage) -> anyhow::Result<Prepared> {
 
     // Place it so its centre of mass lands on the centre of the 28×28 field (pixel centres at i + 0.5,
     // so the field's centre is (14, 14)).
-    let (com_x, com_y) = centre_of_mass(&scaled).context("the ink vanished when scaled to 20 pixels")?;
+    let (com_x, com_y) =
+        centre_of_mass(&scaled).context("the ink vanished when scaled to 20 pixels")?;
     let half = SIDE as f32 / 2.0;
     let left = (half - com_x).round() as i64;
     let top = (half - com_y).round() as i64;
@@ -145,6 +157,23 @@ fn border_stats(gray: &GrayImage) -> BorderStats {
         mean: mean as f32,
         std_dev: variance.sqrt() as f32,
     }
+}
+
+/// The median of the pixels brighter than `threshold` (there is at least one: the brightest pixel).
+fn median_above(gray: &GrayImage, threshold: f32) -> f32 {
+    let mut histogram = [0usize; 256];
+    for p in gray.pixels().filter(|p| f32::from(p.0[0]) >= threshold) {
+        histogram[usize::from(p.0[0])] += 1;
+    }
+    let half = histogram.iter().sum::<usize>().div_ceil(2);
+    let mut seen = 0;
+    for (value, count) in histogram.iter().enumerate() {
+        seen += count;
+        if seen >= half {
+            return value as f32;
+        }
+    }
+    255.0
 }
 
 /// The bounding box (x, y, width, height) of pixels at or above `threshold`, if any.
@@ -219,7 +248,10 @@ mod tests {
         assert_eq!(prepared.ink_box, (12, 10, 38, 60));
         let (cx, cy) = com_of(&prepared.pixels);
         // An integer shift puts the centre of mass within half a pixel of the centre.
-        assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "centre of mass at ({cx}, {cy})");
+        assert!(
+            (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+            "centre of mass at ({cx}, {cy})"
+        );
         // The longer side (height, 60 px) became 20 px.
         let (_, _, _, h) = prepared_box(&prepared.pixels);
         assert!((20..=21).contains(&h), "height {h}");
@@ -253,7 +285,8 @@ mod tests {
             let (_, _, w, h) = prepared_box(&prepared.pixels);
             // Bilinear edges may add a faint pixel on one side.
             assert!(
-                (expected.0..=expected.0 + 1).contains(&w) && (expected.1..=expected.1 + 1).contains(&h),
+                (expected.0..=expected.0 + 1).contains(&w)
+                    && (expected.1..=expected.1 + 1).contains(&h),
                 "{rect:?}: got {w}x{h}, expected about {expected:?}"
             );
         }
@@ -279,13 +312,34 @@ mod tests {
         // A light background with ±20 noise (deterministic pattern) around a dark bar.
         let picture = GrayImage::from_fn(100, 100, |x, y| {
             let noise = ((x * 7919 + y * 104_729) % 41) as i32 - 20;
-            let base = if (40..60).contains(&x) && (20..80).contains(&y) { 30 } else { 220 };
+            let base = if (40..60).contains(&x) && (20..80).contains(&y) {
+                30
+            } else {
+                220
+            };
             Luma([(base + noise).clamp(0, 255) as u8])
         });
         let prepared = prepare(&DynamicImage::ImageLuma8(picture)).expect("prepared");
         assert_eq!(prepared.ink_box, (40, 20, 20, 60));
         assert_eq!(prepared.pixels[0], 0);
         assert_eq!(prepared.pixels[27 * SIDE + 27], 0);
+    }
+
+    #[test]
+    fn noisy_strokes_come_out_saturated() {
+        // Ink at 40 with ±30 noise on paper at 210: the stroke's core must be full ink, as in MNIST.
+        let picture = GrayImage::from_fn(120, 120, |x, y| {
+            let noise = ((x * 7919 + y * 104_729) % 61) as i32 - 30;
+            let base = if (50..70).contains(&x) && (20..100).contains(&y) {
+                40
+            } else {
+                210
+            };
+            Luma([(base + noise).clamp(0, 255) as u8])
+        });
+        let prepared = prepare(&DynamicImage::ImageLuma8(picture)).expect("prepared");
+        let core = prepared.pixels[14 * SIDE + 14];
+        assert!(core >= 240, "stroke core {core}");
     }
 
     #[test]

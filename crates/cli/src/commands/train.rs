@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions, ExponentialDecay, ModelSpec,
-    OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
+    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions,
+    ExponentialDecay, ModelSpec, OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential,
+    StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Ops;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -159,7 +160,9 @@ fn unit_interval(text: &str) -> Result<f32, String> {
 fn validation_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        _ => Err(format!("expected a fraction from 0 up to (not including) 1, got {text:?}")),
+        _ => Err(format!(
+            "expected a fraction from 0 up to (not including) 1, got {text:?}"
+        )),
     }
 }
 
@@ -199,7 +202,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None
     };
-    let split = record.as_ref().map_or(args.validation_split, |r| r.validation_split);
+    let split = record
+        .as_ref()
+        .map_or(args.validation_split, |r| r.validation_split);
     let (train, validation) = split_validation(dataset.train.clone(), split)?;
     let device = args.device.open()?;
     let device_name = device.name();
@@ -227,13 +232,16 @@ struct RunData<'a> {
 }
 
 /// Splits off the last `fraction` of the training set as validation (`None` when the fraction is 0).
-fn split_validation(train: LabelledImages, fraction: f64) -> anyhow::Result<(LabelledImages, Option<LabelledImages>)> {
+fn split_validation(
+    train: LabelledImages,
+    fraction: f64,
+) -> anyhow::Result<(LabelledImages, Option<LabelledImages>)> {
     if fraction == 0.0 {
         return Ok((train, None));
     }
-    let (train, validation) = train
-        .split_validation(fraction)
-        .with_context(|| format!("cannot hold out {fraction} of the training set for validation"))?;
+    let (train, validation) = train.split_validation(fraction).with_context(|| {
+        format!("cannot hold out {fraction} of the training set for validation")
+    })?;
     Ok((train, Some(validation)))
 }
 
@@ -259,16 +267,18 @@ fn train_config(args: &Args) -> TrainConfig {
         }));
     }
     if let Some(patience) = args.reduce_lr_patience {
-        let mut reduce = ReduceLrOnPlateau::default();
-        reduce.patience = patience;
-        reduce.factor = f64::from(args.reduce_lr_factor);
-        callbacks.push(Callback::ReduceLrOnPlateau(reduce));
+        callbacks.push(Callback::ReduceLrOnPlateau(ReduceLrOnPlateau {
+            patience,
+            factor: f64::from(args.reduce_lr_factor),
+            ..ReduceLrOnPlateau::default()
+        }));
     }
     if let Some(patience) = args.early_stopping {
-        let mut stop = EarlyStopping::default();
-        stop.patience = patience;
-        stop.restore_best_weights = true;
-        callbacks.push(Callback::EarlyStopping(stop));
+        callbacks.push(Callback::EarlyStopping(EarlyStopping {
+            patience,
+            restore_best_weights: true,
+            ..EarlyStopping::default()
+        }));
     }
     TrainConfig {
         epochs: args.epochs.map_or(15, |e| e as usize),
@@ -282,18 +292,37 @@ fn train_config(args: &Args) -> TrainConfig {
     }
 }
 
-fn train_on<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>, out: &Path, device_name: &str) -> anyhow::Result<()> {
+fn train_on<B: Ops>(
+    backend: &B,
+    args: &Args,
+    data: &RunData<'_>,
+    out: &Path,
+    device_name: &str,
+) -> anyhow::Result<()> {
     let checkpoints = out.join(CHECKPOINTS);
     let mut trainer = if args.resume {
         let last = last_checkpoint(out)?.with_context(|| {
-            format!("{} holds no checkpoint to resume from", checkpoints.display())
+            format!(
+                "{} holds no checkpoint to resume from",
+                checkpoints.display()
+            )
         })?;
         let mut trainer = Trainer::resume(backend, &last.1, data.train, data.validation)
             .with_context(|| format!("cannot resume from {}", last.1.display()))?;
         if let Some(epochs) = args.epochs {
             trainer.set_epochs(epochs as usize);
         }
-        println!("resuming {} after epoch {}", out.display(), trainer.epochs_done());
+        println!(
+            "resuming {} after epoch {}",
+            out.display(),
+            trainer.epochs_done()
+        );
+        if trainer.is_finished() {
+            println!(
+                "the run has finished its {} epochs; pass --epochs N to train it longer",
+                trainer.config().epochs
+            );
+        }
         trainer
     } else {
         let spec = ModelSpec::resolve(&args.model).context("cannot use the model")?;
@@ -309,7 +338,10 @@ fn train_on<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>, out: &Path, de
             device: device_name.to_string(),
             started: utc_timestamp(SystemTime::now(), true),
         };
-        write_file(&out.join(RUN_RECORD), &serde_json::to_string_pretty(&record)?)?;
+        write_file(
+            &out.join(RUN_RECORD),
+            &serde_json::to_string_pretty(&record)?,
+        )?;
         trainer
     };
     print_header(&trainer, data, device_name);
@@ -331,7 +363,9 @@ fn train_on<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>, out: &Path, de
         bail!("nothing to train: the run has 0 epochs");
     }
     if let Some(StopReason::EarlyStopping { epoch }) = trainer.stop_reason() {
-        println!("early stopping after epoch {epoch}: val_loss stopped improving; keeping the best weights");
+        println!(
+            "early stopping after epoch {epoch}: val_loss stopped improving; keeping the best weights"
+        );
     }
     let (mut model, history) = trainer.finish().context("cannot finish training")?;
     write_history(out, &history)?;
@@ -340,28 +374,36 @@ fn train_on<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>, out: &Path, de
         .save(&model_path)
         .with_context(|| format!("cannot write the model {}", model_path.display()))?;
 
-    let test = DeviceDataset::upload(backend, &data.dataset.test).context("cannot load the test set on the device")?;
+    let test = DeviceDataset::upload(backend, &data.dataset.test)
+        .context("cannot load the test set on the device")?;
     let options = EvalOptions {
         batch_size: args.eval_batch as usize,
         probabilities: false,
     };
-    let evaluation = model.evaluate(&test, &options).context("cannot evaluate on the test set")?;
+    let evaluation = model
+        .evaluate(&test, &options)
+        .context("cannot evaluate on the test set")?;
     let correct = (f64::from(evaluation.accuracy) * evaluation.samples as f64).round() as usize;
     println!(
         "test: loss: {:.4} - accuracy: {:.4} ({correct}/{} correct)",
         evaluation.loss, evaluation.accuracy, evaluation.samples
     );
     let total_seconds: f64 = history.iter().map(|s| s.seconds).sum();
+    // f32 → f64 through the shortest decimal, so the JSON says 0.9921, not 0.9921000003814697.
+    let decimal = |v: f32| v.to_string().parse::<f64>().unwrap_or(f64::NAN);
     let summary = serde_json::json!({
         "model": model.spec().name,
         "device": device_name,
         "epochs": history.len(),
         "train_seconds": total_seconds,
-        "test_loss": evaluation.loss,
-        "test_accuracy": evaluation.accuracy,
+        "test_loss": decimal(evaluation.loss),
+        "test_accuracy": decimal(evaluation.accuracy),
         "test_samples": evaluation.samples,
     });
-    write_file(&out.join("summary.json"), &serde_json::to_string_pretty(&summary)?)?;
+    write_file(
+        &out.join("summary.json"),
+        &serde_json::to_string_pretty(&summary)?,
+    )?;
     println!("model written to {}", model_path.display());
     Ok(())
 }
@@ -379,8 +421,8 @@ fn dry_run<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>) -> anyhow::Resu
     let mut config = train_config(args);
     config.epochs = 1;
     let model = Sequential::new(backend, spec, args.seed).context("cannot build the model")?;
-    let mut trainer =
-        Trainer::new(model, config, &train, validation.as_ref()).context("cannot start training")?;
+    let mut trainer = Trainer::new(model, config, &train, validation.as_ref())
+        .context("cannot start training")?;
     print_header(&trainer, data, &backend.name());
     let stats = run_epoch_with_bar(&mut trainer)?;
     println!("{}", epoch_line(&stats, 1));
@@ -410,14 +452,22 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>, device_name: &
         config.batch_size,
         describe_optimizer(&config.optimizer),
         config.seed,
-        if config.augment.is_some() { ", augmented" } else { "" },
+        if config.augment.is_some() {
+            ", augmented"
+        } else {
+            ""
+        },
     );
 }
 
 fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
     match optimizer {
         OptimizerConfig::Adam { lr, .. } => format!("Adam lr {}", format_lr(*lr)),
-        OptimizerConfig::Sgd { lr, momentum, nesterov } => format!(
+        OptimizerConfig::Sgd {
+            lr,
+            momentum,
+            nesterov,
+        } => format!(
             "SGD lr {} momentum {momentum}{}",
             format_lr(*lr),
             if *nesterov { " (Nesterov)" } else { "" }
@@ -467,7 +517,9 @@ fn format_lr(lr: f32) -> String {
     let text = format!("{lr:.1e}");
     match text.split_once('e') {
         Some((mantissa, exponent)) => {
-            let (sign, digits) = exponent.strip_prefix('-').map_or(("+", exponent), |d| ("-", d));
+            let (sign, digits) = exponent
+                .strip_prefix('-')
+                .map_or(("+", exponent), |d| ("-", d));
             format!("{mantissa}e{sign}{digits:0>2}")
         }
         None => text,
@@ -480,7 +532,8 @@ fn write_history(out: &Path, history: &[EpochStats]) -> anyhow::Result<()> {
     plot::history_png(&out.join("history.png"), history)
 }
 
-const HISTORY_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second";
+const HISTORY_HEADER: &str =
+    "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second";
 
 /// One row per epoch; validation columns are empty without validation.
 fn history_csv(history: &[EpochStats]) -> String {
@@ -512,9 +565,14 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
 
 fn read_record(out: &Path) -> anyhow::Result<RunRecord> {
     let path = out.join(RUN_RECORD);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot resume: {} is not a training run folder (no {RUN_RECORD})", out.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("cannot resume: {} is damaged", path.display()))
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot resume: {} is not a training run folder (no {RUN_RECORD})",
+            out.display()
+        )
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("cannot resume: {} is damaged", path.display()))
 }
 
 /// Every `checkpoints/epoch-NNN.safetensors` in `out`, oldest epoch first.
@@ -527,11 +585,15 @@ fn checkpoints_in(out: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
     };
     let mut found = Vec::new();
     for entry in entries {
-        let path = entry.with_context(|| format!("cannot list {}", dir.display()))?.path();
-        let epoch = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("epoch-")?.strip_suffix(".safetensors")?.parse::<usize>().ok());
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        let epoch = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+            n.strip_prefix("epoch-")?
+                .strip_suffix(".safetensors")?
+                .parse::<usize>()
+                .ok()
+        });
         if let Some(epoch) = epoch {
             found.push((epoch, path));
         }
@@ -558,7 +620,10 @@ fn default_out_dir(model: &str) -> PathBuf {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("model");
-    PathBuf::from("runs").join(format!("{name}-{}", utc_timestamp(SystemTime::now(), false)))
+    PathBuf::from("runs").join(format!(
+        "{name}-{}",
+        utc_timestamp(SystemTime::now(), false)
+    ))
 }
 
 /// UTC date and time: `2026-11-27T20:30:15Z` (iso) or `20261127-203015`.
@@ -630,7 +695,10 @@ mod tests {
         let csv = history_csv(&[stats(1, true), stats(2, false)]);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], HISTORY_HEADER);
-        assert_eq!(lines[1], "1,0.0412,0.9871,0.0401,0.9883,0.001,12.200,3934.4");
+        assert_eq!(
+            lines[1],
+            "1,0.0412,0.9871,0.0401,0.9883,0.001,12.200,3934.4"
+        );
         assert_eq!(lines[2], "2,0.0412,0.9871,,,0.001,12.200,3934.4");
     }
 
@@ -648,14 +716,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let checkpoints = dir.path().join(CHECKPOINTS);
         std::fs::create_dir_all(&checkpoints).expect("mkdir");
-        for name in ["epoch-002.safetensors", "epoch-010.safetensors", "epoch-001.safetensors", "notes.txt"] {
+        for name in [
+            "epoch-002.safetensors",
+            "epoch-010.safetensors",
+            "epoch-001.safetensors",
+            "notes.txt",
+        ] {
             std::fs::write(checkpoints.join(name), b"x").expect("write");
         }
-        let found: Vec<usize> = checkpoints_in(dir.path()).expect("list").into_iter().map(|c| c.0).collect();
+        let found: Vec<usize> = checkpoints_in(dir.path())
+            .expect("list")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(found, [1, 2, 10]);
-        assert_eq!(last_checkpoint(dir.path()).expect("list").map(|c| c.0), Some(10));
+        assert_eq!(
+            last_checkpoint(dir.path()).expect("list").map(|c| c.0),
+            Some(10)
+        );
         prune_checkpoints(dir.path(), 2).expect("prune");
-        let left: Vec<usize> = checkpoints_in(dir.path()).expect("list").into_iter().map(|c| c.0).collect();
+        let left: Vec<usize> = checkpoints_in(dir.path())
+            .expect("list")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(left, [2, 10]);
         assert!(checkpoints.join("notes.txt").exists());
     }

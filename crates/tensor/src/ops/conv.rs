@@ -150,10 +150,19 @@ impl Conv2d {
         if self.stride == 0 {
             return Err(shape_error(op, "stride is 0"));
         }
-        if self.in_channels == 0 || self.out_channels == 0 || self.kernel_h == 0 || self.kernel_w == 0 {
-            return Err(shape_error(op, format!("empty channels or kernel in {self:?}")));
+        if self.in_channels == 0
+            || self.out_channels == 0
+            || self.kernel_h == 0
+            || self.kernel_w == 0
+        {
+            return Err(shape_error(
+                op,
+                format!("empty channels or kernel in {self:?}"),
+            ));
         }
-        if self.kernel_h > self.height + 2 * self.padding || self.kernel_w > self.width + 2 * self.padding {
+        if self.kernel_h > self.height + 2 * self.padding
+            || self.kernel_w > self.width + 2 * self.padding
+        {
             return Err(shape_error(
                 op,
                 format!(
@@ -162,14 +171,36 @@ impl Conv2d {
                 ),
             ));
         }
-        let largest = self.input_len().max(self.output_len()).max(self.weight_len());
+        if self.padding >= self.kernel_h.min(self.kernel_w) {
+            // Border outputs would read padding only (and the input gradient's transposed convolution would
+            // need a negative padding); no layer wants that.
+            return Err(shape_error(
+                op,
+                format!(
+                    "padding {} is not smaller than the {}x{} kernel",
+                    self.padding, self.kernel_h, self.kernel_w
+                ),
+            ));
+        }
+        let largest = self
+            .input_len()
+            .max(self.output_len())
+            .max(self.weight_len());
         if largest > u32::MAX as usize {
-            return Err(TensorError::Limit(format!("{op}: {largest} elements exceed 32-bit indexing")));
+            return Err(TensorError::Limit(format!(
+                "{op}: {largest} elements exceed 32-bit indexing"
+            )));
         }
         Ok(())
     }
 
-    fn check_forward(&self, input: usize, weight: usize, bias: Option<usize>, out: usize) -> Result<()> {
+    fn check_forward(
+        &self,
+        input: usize,
+        weight: usize,
+        bias: Option<usize>,
+        out: usize,
+    ) -> Result<()> {
         self.validate("conv2d")?;
         check_len("conv2d", "input", input, self.input_len())?;
         check_len("conv2d", "weight", weight, self.weight_len())?;
@@ -188,7 +219,13 @@ impl Conv2d {
         check_len(OP, "grad_in", grad_in, self.input_len())
     }
 
-    fn check_backward_weight(&self, input: usize, grad_out: usize, grad_weight: usize, grad_bias: Option<usize>) -> Result<()> {
+    fn check_backward_weight(
+        &self,
+        input: usize,
+        grad_out: usize,
+        grad_weight: usize,
+        grad_bias: Option<usize>,
+    ) -> Result<()> {
         const OP: &str = "conv2d_backward_weight";
         self.validate(OP)?;
         check_len(OP, "input", input, self.input_len())?;
@@ -269,8 +306,14 @@ fn sgemm(
     if m * n == 0 {
         return;
     }
-    assert!((m - 1) * rsa + (k.max(1) - 1) * csa < a.len().max(1) || k == 0, "sgemm: A out of bounds");
-    assert!((k.max(1) - 1) * rsb + (n - 1) * csb < b.len().max(1) || k == 0, "sgemm: B out of bounds");
+    assert!(
+        (m - 1) * rsa + (k.max(1) - 1) * csa < a.len().max(1) || k == 0,
+        "sgemm: A out of bounds"
+    );
+    assert!(
+        (k.max(1) - 1) * rsb + (n - 1) * csb < b.len().max(1) || k == 0,
+        "sgemm: B out of bounds"
+    );
     assert!(c.len() >= m * n, "sgemm: C out of bounds");
     // SAFETY: the asserts above keep every strided access of A and B in bounds, C holds m×n row-major
     // elements and is exclusively borrowed.
@@ -305,7 +348,10 @@ fn valid_columns(s: &Conv2d, kx: usize) -> (usize, usize) {
     let ow = s.out_width();
     // First ox with ox·stride + kx >= padding, and one past the last with ox·stride + kx < width + padding.
     let first = s.padding.saturating_sub(kx).div_ceil(s.stride).min(ow);
-    let end = (s.width + s.padding).saturating_sub(kx).div_ceil(s.stride).min(ow);
+    let end = (s.width + s.padding)
+        .saturating_sub(kx)
+        .div_ceil(s.stride)
+        .min(ow);
     (first, end.max(first))
 }
 
@@ -367,7 +413,10 @@ fn col2im(s: &Conv2d, col: &[f32], x: &mut [f32]) {
                     }
                     let dst = &mut image[iy as usize * w..][..w];
                     let ix0 = first * s.stride + kx - s.padding;
-                    for (&g, ix) in row[oy * ow + first..oy * ow + end].iter().zip((ix0..).step_by(s.stride)) {
+                    for (&g, ix) in row[oy * ow + first..oy * ow + end]
+                        .iter()
+                        .zip((ix0..).step_by(s.stride))
+                    {
                         dst[ix] += g;
                     }
                 }
@@ -457,14 +506,23 @@ impl ConvOps for Cpu {
         grad_weight: &CpuBuf<f32>,
         grad_bias: Option<&CpuBuf<f32>>,
     ) -> Result<()> {
-        spec.check_backward_weight(input.len(), grad_out.len(), grad_weight.len(), grad_bias.map(CpuBuf::len))?;
+        spec.check_backward_weight(
+            input.len(),
+            grad_out.len(),
+            grad_weight.len(),
+            grad_bias.map(CpuBuf::len),
+        )?;
         let (x, dy) = (input.read(), grad_out.read());
         let (k, plane, oc) = (spec.patch_len(), spec.out_plane(), spec.out_channels);
         // One partial [dW | db] per fixed chunk of images, in parallel; then the partials summed in order.
         let partial = |(x, dy): (&[f32], &[f32])| -> Vec<f32> {
             let mut sums = vec![0.0f32; oc * k + oc];
             let (dw, db) = sums.split_at_mut(oc * k);
-            for (i, (x, dy)) in x.chunks_exact(spec.in_image()).zip(dy.chunks_exact(spec.out_image())).enumerate() {
+            for (i, (x, dy)) in x
+                .chunks_exact(spec.in_image())
+                .zip(dy.chunks_exact(spec.out_image()))
+                .enumerate()
+            {
                 // dw[oc, k] += dy[oc, plane] · colᵀ[plane, k]
                 if is_pointwise(spec) {
                     sgemm((oc, plane, k), dy, (plane, 1), x, (1, plane), dw, i > 0);
@@ -500,81 +558,167 @@ impl ConvOps for Cpu {
 // ---------------------------------------------------------------------------------------------------------
 // GPU: implicit GEMMs.
 
-/// Uniform parameters shared by the conv kernels (`Params` in `shaders/conv2d_*.wgsl`).
+/// A direct convolution as `shaders/conv2d.wgsl` computes it: the forward pass, or the transposed
+/// convolution that gives the input gradient.
+#[derive(Clone, Copy, Debug)]
+struct Direct {
+    images: usize,
+    in_channels: usize,
+    out_channels: usize,
+    in_h: usize,
+    in_w: usize,
+    out_h: usize,
+    out_w: usize,
+    kernel_h: usize,
+    kernel_w: usize,
+    stride: usize,
+    pad_y: usize,
+    pad_x: usize,
+    /// The input is dilated by this (zeros between its values): the stride of the convolution whose input
+    /// gradient this is.
+    dilation: usize,
+    /// The weights are the transposed, flipped weights of that convolution.
+    transposed: bool,
+    /// Apply `max(x, 0)` after the bias.
+    relu: bool,
+}
+
+impl Direct {
+    fn forward(s: &Conv2d) -> Self {
+        Direct {
+            images: s.batch,
+            in_channels: s.in_channels,
+            out_channels: s.out_channels,
+            in_h: s.height,
+            in_w: s.width,
+            out_h: s.out_height(),
+            out_w: s.out_width(),
+            kernel_h: s.kernel_h,
+            kernel_w: s.kernel_w,
+            stride: s.stride,
+            pad_y: s.padding,
+            pad_x: s.padding,
+            dilation: 1,
+            transposed: false,
+            relu: s.relu,
+        }
+    }
+
+    /// `dx = dy (dilated by the stride) ⋆ flipped transposed w`, padded by `k - 1 - padding`.
+    fn input_gradient(s: &Conv2d) -> Self {
+        Direct {
+            images: s.batch,
+            in_channels: s.out_channels,
+            out_channels: s.in_channels,
+            in_h: s.out_height(),
+            in_w: s.out_width(),
+            out_h: s.height,
+            out_w: s.width,
+            kernel_h: s.kernel_h,
+            kernel_w: s.kernel_w,
+            stride: 1,
+            pad_y: s.kernel_h - 1 - s.padding,
+            pad_x: s.kernel_w - 1 - s.padding,
+            dilation: s.stride,
+            transposed: true,
+            relu: false,
+        }
+    }
+
+    fn in_image(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+
+    fn out_image(&self) -> usize {
+        self.out_channels * self.out_h * self.out_w
+    }
+}
+
+/// Uniform parameters of `shaders/conv2d.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConvParams {
+struct DirectParams {
+    images: u32,
+    in_channels: u32,
+    out_channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    pad_y: u32,
+    pad_x: u32,
+    flags: u32,
+    c_begin: u32,
+    c_end: u32,
+    group: u32,
+    pixels: u32,
+    _pad: [u32; 3],
+}
+
+/// Uniform parameters of `shaders/conv2d_backward_weight.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WeightGradParams {
     batch: u32,
     in_channels: u32,
     out_channels: u32,
     height: u32,
     width: u32,
+    out_h: u32,
+    out_w: u32,
     kernel_h: u32,
     kernel_w: u32,
     stride: u32,
     padding: u32,
-    out_h: u32,
-    out_w: u32,
-    /// Bit 0: add bias (forward) / write the bias gradient (weight gradient); bit 1: ReLU; bit 2: accumulate
-    /// into the output (the weight gradient of a batch split into pieces).
     flags: u32,
-    /// Channels of the vec4 dimension of a re-laid-out weight matrix, in vec4s.
-    channels4: u32,
-    /// Work items along the kernel's pixel or k dimension, and the blocks of its channel dimension.
-    items: u32,
-    blocks: u32,
+    per_slice: u32,
+    slices: u32,
+    len: u32,
     _pad: u32,
+}
+
+/// Uniform parameters of `shaders/conv2d_layout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayoutParams {
+    in_channels: u32,
+    out_channels: u32,
+    taps: u32,
+    per_window: u32,
+    windows: u32,
+    block: u32,
+    items: u32,
+    transposed: u32,
 }
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_RELU: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
 
-/// Invocations per workgroup of the conv kernels (`WG` in the shaders).
+/// Invocations per workgroup of the 1-D conv kernels (`WG` in the shaders).
 const WG: u64 = 64;
-/// Output pixels and channels per invocation of the forward and input-gradient kernels (`TP`, 2 vec4s).
-const PIXELS_PER_INVOCATION: usize = 4;
-const CHANNELS_PER_INVOCATION: usize = 8;
-/// Output channels and k per invocation of the weight-gradient kernel.
-const WGRAD_CHANNELS: usize = 4;
-const WGRAD_K: usize = 8;
-
-/// The window's geometry as pipeline constants: the kernels' loops over it then unroll.
-fn window_constants(s: &Conv2d) -> [(&'static str, f64); 4] {
-    [
-        ("KH", s.kernel_h as f64),
-        ("KW", s.kernel_w as f64),
-        ("STRIDE", s.stride as f64),
-        ("PAD", s.padding as f64),
-    ]
-}
-
-impl ConvParams {
-    fn new(s: &Conv2d, batch: usize) -> Self {
-        ConvParams {
-            batch: batch as u32,
-            in_channels: s.in_channels as u32,
-            out_channels: s.out_channels as u32,
-            height: s.height as u32,
-            width: s.width as u32,
-            kernel_h: s.kernel_h as u32,
-            kernel_w: s.kernel_w as u32,
-            stride: s.stride as u32,
-            padding: s.padding as u32,
-            out_h: s.out_height() as u32,
-            out_w: s.out_width() as u32,
-            flags: 0,
-            channels4: 0,
-            items: 0,
-            blocks: 0,
-            _pad: 0,
-        }
-    }
-}
+/// Output pixels and channels per invocation of `conv2d.wgsl`.
+const DIRECT_PIXELS: usize = 16;
+const DIRECT_CHANNELS: usize = 16;
+/// Output channels and values of k per invocation of the weight-gradient kernel, and its workgroup size.
+const WGRAD_TILE: usize = 16;
+const WGRAD_WG: usize = 8;
+/// The weight gradient cuts the batch into slices until it has about this many invocations.
+const WGRAD_INVOCATIONS: usize = 128;
+/// Floats in one uniform window of weights (64 KiB, the binding size every device offers).
+const WINDOW: usize = 16384;
 
 /// Images per dispatch so that every per-image buffer's piece fits one binding and starts at an aligned
 /// view: `per_image` lists each batch-major buffer's elements per image. All `batch` when they fit.
-pub(crate) fn images_per_piece<T: Element>(gpu: &Gpu, op: &'static str, batch: usize, per_image: &[usize]) -> Result<usize> {
+pub(crate) fn images_per_piece<T: Element>(
+    gpu: &Gpu,
+    op: &'static str,
+    batch: usize,
+    per_image: &[usize],
+) -> Result<usize> {
     let limit = gpu.max_binding_elements::<T>();
     let align = gpu.view_alignment::<T>();
     let largest = per_image.iter().copied().max().unwrap_or(1).max(1);
@@ -605,40 +749,101 @@ fn lcm(a: usize, b: usize) -> usize {
 }
 
 impl Gpu {
-    /// Weights `[oc, ic, kh, kw]` re-laid out for the forward kernel: `[ic·kh·kw][oc padded to vec4s]`.
-    fn conv_weights_forward(&self, spec: &Conv2d, weight: &GpuBuf<f32>) -> Result<(GpuBuf<f32>, u32)> {
-        let oc4 = spec.out_channels.div_ceil(4);
-        self.relayout_weights(spec, weight, "forward_layout", spec.patch_len() * oc4 * 4, oc4)
-    }
-
-    /// Weights re-laid out for the input-gradient kernel: `[oc·kh·kw][ic padded to vec4s]`.
-    fn conv_weights_backward(&self, spec: &Conv2d, weight: &GpuBuf<f32>) -> Result<(GpuBuf<f32>, u32)> {
-        let ic4 = spec.in_channels.div_ceil(4);
-        let len = spec.out_channels * spec.kernel_h * spec.kernel_w * ic4 * 4;
-        self.relayout_weights(spec, weight, "backward_layout", len, ic4)
-    }
-
-    fn relayout_weights(
+    /// Records `out = direct(input, weight) (+ bias) (ReLU)` (see [`Direct`]) with `shaders/conv2d.wgsl`.
+    fn direct_conv(
         &self,
-        spec: &Conv2d,
+        op: &'static str,
+        d: &Direct,
+        input: &GpuBuf<f32>,
         weight: &GpuBuf<f32>,
-        entry: &'static str,
-        len: usize,
-        channels4: usize,
-    ) -> Result<(GpuBuf<f32>, u32)> {
-        let relaid = self.new_buf::<f32>(len)?;
-        let mut params = ConvParams::new(spec, 0);
-        params.channels4 = channels4 as u32;
-        params.items = len as u32;
+        bias: Option<&GpuBuf<f32>>,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        let taps = d.kernel_h * d.kernel_w;
+        if taps * DIRECT_CHANNELS > WINDOW {
+            return Err(TensorError::Limit(format!(
+                "{op}: a {}x{} kernel has more than {} taps",
+                d.kernel_h,
+                d.kernel_w,
+                WINDOW / DIRECT_CHANNELS
+            )));
+        }
+        // The weights, cut into 64 KiB windows: per group of 16 output channels, ranges of input channels.
+        let per_window = d.in_channels.min(WINDOW / DIRECT_CHANNELS / taps);
+        let windows = d.in_channels.div_ceil(per_window);
+        let groups = d.out_channels.div_ceil(DIRECT_CHANNELS);
+        let block = (per_window * taps * DIRECT_CHANNELS).next_multiple_of(64);
+        let items = groups * windows * block;
+        // The last window's binding reaches a whole WINDOW past its start.
+        let relaid = self.new_uniform_buf::<f32>(items - block + WINDOW)?;
+        let layout = LayoutParams {
+            in_channels: d.in_channels as u32,
+            out_channels: d.out_channels as u32,
+            taps: taps as u32,
+            per_window: per_window as u32,
+            windows: windows as u32,
+            block: block as u32,
+            items: items as u32,
+            transposed: u32::from(d.transposed),
+        };
         self.dispatch(Dispatch {
-            kernel: &shaders::CONV2D_WEIGHTS,
-            entry,
+            kernel: &shaders::CONV2D_LAYOUT,
+            entry: "main",
             constants: &[],
-            params: bytemuck::bytes_of(&params),
+            params: bytemuck::bytes_of(&layout),
             buffers: &[weight.binding(), relaid.binding()],
-            workgroups: self.grid_1d((len as u64).div_ceil(WG))?,
+            workgroups: self.grid_1d((items as u64).div_ceil(WG))?,
         })?;
-        Ok((relaid, channels4 as u32))
+
+        let per_piece =
+            images_per_piece::<f32>(self, op, d.images, &[d.in_image(), d.out_image()])?;
+        for first in (0..d.images).step_by(per_piece) {
+            let n = per_piece.min(d.images - first);
+            let x = self.slice(input, first * d.in_image(), n * d.in_image())?;
+            let y = self.slice(out, first * d.out_image(), n * d.out_image())?;
+            // Without a bias, the input stands in for the unused binding (both are read-only).
+            let b = bias.unwrap_or(&x);
+            let pixels = n * d.out_h * d.out_w;
+            let workgroups = self.grid_1d((pixels.div_ceil(DIRECT_PIXELS) as u64).div_ceil(WG))?;
+            for group in 0..groups {
+                for window in 0..windows {
+                    let last = window + 1 == windows;
+                    let flags = if window > 0 { FLAG_ACCUMULATE } else { 0 }
+                        | if last && bias.is_some() { FLAG_BIAS } else { 0 }
+                        | if last && d.relu { FLAG_RELU } else { 0 };
+                    let params = DirectParams {
+                        images: n as u32,
+                        in_channels: d.in_channels as u32,
+                        out_channels: d.out_channels as u32,
+                        in_h: d.in_h as u32,
+                        in_w: d.in_w as u32,
+                        out_h: d.out_h as u32,
+                        out_w: d.out_w as u32,
+                        kernel_h: d.kernel_h as u32,
+                        kernel_w: d.kernel_w as u32,
+                        stride: d.stride as u32,
+                        pad_y: d.pad_y as u32,
+                        pad_x: d.pad_x as u32,
+                        flags,
+                        c_begin: (window * per_window) as u32,
+                        c_end: ((window + 1) * per_window).min(d.in_channels) as u32,
+                        group: group as u32,
+                        pixels: pixels as u32,
+                        _pad: [0; 3],
+                    };
+                    let w = self.slice(&relaid, (group * windows + window) * block, WINDOW)?;
+                    self.dispatch(Dispatch {
+                        kernel: &shaders::CONV2D,
+                        entry: "main",
+                        constants: &[("DILATION", d.dilation as f64)],
+                        params: bytemuck::bytes_of(&params),
+                        buffers: &[x.binding(), w.binding(), b.binding(), y.binding()],
+                        workgroups,
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -655,79 +860,7 @@ impl ConvOps for Gpu {
         if spec.batch == 0 {
             return Ok(());
         }
-        let (wt, oc4) = self.conv_weights_forward(spec, weight)?;
-        let per_piece = images_per_piece::<f32>(self, "conv2d", spec.batch, &[spec.in_image(), spec.out_image()])?;
-        let flags = if bias.is_some() { FLAG_BIAS } else { 0 } | if spec.relu { FLAG_RELU } else { 0 };
-        // Without a bias, the weights stand in for the unused binding (both are read-only).
-        let bias = bias.unwrap_or(&wt);
-        let (xentry, xtp, xtc) = experiment("CW_FWD");
-        if xentry.starts_with("uw") {
-            let k = spec.patch_len();
-            let groups = spec.out_channels.div_ceil(xtc);
-            let stride = (k * xtc).next_multiple_of(64);
-            let len = (groups - 1) * stride + 16384;
-            let wg = self.new_uniform_buf::<f32>(len)?;
-            let mut params = ConvParams::new(spec, 0);
-            params.channels4 = xtc as u32;
-            params.items = len as u32;
-            params.blocks = stride as u32;
-            self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_WEIGHTS,
-                entry: "grouped_layout",
-                constants: &[],
-                params: bytemuck::bytes_of(&params),
-                buffers: &[weight.binding(), wg.binding()],
-                workgroups: self.grid_1d((len as u64).div_ceil(WG))?,
-            })?;
-            let items = spec.batch * spec.out_plane();
-            for g in 0..groups {
-                let window = self.slice(&wg, g * stride, 16384)?;
-                let mut params = ConvParams::new(spec, spec.batch);
-                params.flags = flags;
-                params.channels4 = oc4;
-                params.items = items as u32;
-                params.blocks = 1;
-                params._pad = g as u32;
-                self.dispatch(Dispatch {
-                    kernel: &shaders::CONV2D_FORWARD,
-                    entry: xentry,
-                    constants: &window_constants(spec),
-                    params: bytemuck::bytes_of(&params),
-                    buffers: &[input.binding(), window.binding(), bias.binding(), out.binding()],
-                    workgroups: self.grid_1d((items.div_ceil(xtp) as u64).div_ceil(WG))?,
-                })?;
-            }
-            return Ok(());
-        }
-        let blocks = spec.out_channels.div_ceil(xtc);
-        for first in (0..spec.batch).step_by(per_piece) {
-            let n = per_piece.min(spec.batch - first);
-            let x = self.slice(input, first * spec.in_image(), n * spec.in_image())?;
-            let y = self.slice(out, first * spec.out_image(), n * spec.out_image())?;
-            let items = n * spec.out_plane();
-            let mut params = ConvParams::new(spec, n);
-            params.flags = flags;
-            params.channels4 = oc4;
-            params.items = items as u32;
-            params.blocks = blocks as u32;
-            let invocations = (items.div_ceil(xtp) * blocks) as u64;
-            let workgroups = if xentry.contains('w') {
-                let mut g = self.grid_1d((items.div_ceil(xtp) as u64).div_ceil(WG))?;
-                g[2] = blocks as u32;
-                g
-            } else {
-                self.grid_1d(invocations.div_ceil(WG))?
-            };
-            self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_FORWARD,
-                entry: xentry,
-                constants: &window_constants(spec),
-                params: bytemuck::bytes_of(&params),
-                buffers: &[x.binding(), wt.binding(), bias.binding(), y.binding()],
-                workgroups,
-            })?;
-        }
-        Ok(())
+        self.direct_conv("conv2d", &Direct::forward(spec), input, weight, bias, out)
     }
 
     fn conv2d_backward_input(
@@ -741,34 +874,8 @@ impl ConvOps for Gpu {
         if spec.batch == 0 {
             return Ok(());
         }
-        let (wb, ic4) = self.conv_weights_backward(spec, weight)?;
-        let per_piece = images_per_piece::<f32>(
-            self,
-            "conv2d_backward_input",
-            spec.batch,
-            &[spec.in_image(), spec.out_image()],
-        )?;
-        let blocks = spec.in_channels.div_ceil(CHANNELS_PER_INVOCATION);
-        for first in (0..spec.batch).step_by(per_piece) {
-            let n = per_piece.min(spec.batch - first);
-            let dy = self.slice(grad_out, first * spec.out_image(), n * spec.out_image())?;
-            let dx = self.slice(grad_in, first * spec.in_image(), n * spec.in_image())?;
-            let items = n * spec.height * spec.width;
-            let mut params = ConvParams::new(spec, n);
-            params.channels4 = ic4;
-            params.items = items as u32;
-            params.blocks = blocks as u32;
-            let invocations = (items.div_ceil(PIXELS_PER_INVOCATION) * blocks) as u64;
-            self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_BACKWARD_INPUT,
-                entry: "main",
-                constants: &[("STRIDE", spec.stride as f64)],
-                params: bytemuck::bytes_of(&params),
-                buffers: &[dy.binding(), wb.binding(), dx.binding()],
-                workgroups: self.grid_1d(invocations.div_ceil(WG))?,
-            })?;
-        }
-        Ok(())
+        let d = Direct::input_gradient(spec);
+        self.direct_conv("conv2d_backward_input", &d, grad_out, weight, None, grad_in)
     }
 
     fn conv2d_backward_weight(
@@ -779,63 +886,116 @@ impl ConvOps for Gpu {
         grad_weight: &GpuBuf<f32>,
         grad_bias: Option<&GpuBuf<f32>>,
     ) -> Result<()> {
-        spec.check_backward_weight(input.len(), grad_out.len(), grad_weight.len(), grad_bias.map(GpuBuf::len))?;
+        spec.check_backward_weight(
+            input.len(),
+            grad_out.len(),
+            grad_weight.len(),
+            grad_bias.map(GpuBuf::len),
+        )?;
         if spec.batch == 0 {
-            // An empty sum: the gradients are zero.
+            // An empty sum.
             self.fill(grad_weight, 0.0)?;
-            if let Some(grad_bias) = grad_bias {
-                self.fill(grad_bias, 0.0)?;
-            }
-            return Ok(());
+            return grad_bias.map_or(Ok(()), |db| self.fill(db, 0.0));
         }
+        let k = spec.patch_len();
+        let len = spec.out_channels * k + spec.out_channels;
+        let tiles = k.div_ceil(WGRAD_TILE) * spec.out_channels.div_ceil(WGRAD_TILE);
         let per_piece = images_per_piece::<f32>(
             self,
             "conv2d_backward_weight",
             spec.batch,
             &[spec.in_image(), spec.out_image()],
         )?;
-        let k = spec.patch_len();
-        let blocks = spec.out_channels.div_ceil(WGRAD_CHANNELS);
-        let k_blocks = k.div_ceil(WGRAD_K);
-        // Without a bias gradient, a scratch word stands in for its binding and bit 0 stays clear (two
-        // writable bindings must not alias).
-        let unused;
-        let (bias_flag, db) = match grad_bias {
-            Some(db) => (FLAG_BIAS, db),
+        // Slices of the batch: enough invocations to fill the device, fixed by the shape so that the sum's
+        // order is the same on every run.
+        let slices = WGRAD_INVOCATIONS.div_ceil(tiles).clamp(1, per_piece);
+        let per_slice = per_piece.div_ceil(slices);
+        let slices = per_piece.div_ceil(per_slice);
+        if slices * len > self.max_binding_elements::<f32>() {
+            return Err(TensorError::Limit(format!(
+                "conv2d_backward_weight: {slices} partial gradients of {len} floats exceed one binding"
+            )));
+        }
+        let partials = self.new_buf::<f32>(slices * len)?;
+        // Without a bias gradient, a scratch word stands in for its binding (two writable bindings must not alias).
+        let scratch;
+        let db = match grad_bias {
+            Some(db) => db,
             None => {
-                unused = self.new_buf::<f32>(1)?;
-                (0, &unused)
+                scratch = self.new_buf::<f32>(1)?;
+                &scratch
             }
         };
         for first in (0..spec.batch).step_by(per_piece) {
             let n = per_piece.min(spec.batch - first);
             let x = self.slice(input, first * spec.in_image(), n * spec.in_image())?;
             let dy = self.slice(grad_out, first * spec.out_image(), n * spec.out_image())?;
-            let mut params = ConvParams::new(spec, n);
-            params.flags = bias_flag | if first > 0 { FLAG_ACCUMULATE } else { 0 };
-            params.items = k as u32;
-            params.blocks = blocks as u32;
-            let invocations = (k_blocks * blocks) as u64;
+            let piece_slices = n.div_ceil(per_slice);
+            let params = WeightGradParams {
+                batch: n as u32,
+                in_channels: spec.in_channels as u32,
+                out_channels: spec.out_channels as u32,
+                height: spec.height as u32,
+                width: spec.width as u32,
+                out_h: spec.out_height() as u32,
+                out_w: spec.out_width() as u32,
+                kernel_h: spec.kernel_h as u32,
+                kernel_w: spec.kernel_w as u32,
+                stride: spec.stride as u32,
+                padding: spec.padding as u32,
+                flags: (u32::from(grad_bias.is_some()) * FLAG_BIAS)
+                    | if first > 0 { FLAG_ACCUMULATE } else { 0 },
+                per_slice: per_slice as u32,
+                slices: piece_slices as u32,
+                len: len as u32,
+                _pad: 0,
+            };
+            let groups = [
+                k.div_ceil(WGRAD_TILE).div_ceil(WGRAD_WG) as u32,
+                spec.out_channels.div_ceil(WGRAD_TILE) as u32,
+                piece_slices as u32,
+            ];
+            if groups[0] > self.limits().max_compute_workgroups_per_dimension {
+                return Err(TensorError::Limit(format!(
+                    "conv2d_backward_weight: k = {k} is too large a grid"
+                )));
+            }
             self.dispatch(Dispatch {
                 kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
-                entry: "main",
+                entry: "partial",
                 constants: &[],
                 params: bytemuck::bytes_of(&params),
-                buffers: &[x.binding(), dy.binding(), grad_weight.binding(), db.binding()],
-                workgroups: self.grid_1d(invocations.div_ceil(WG))?,
+                buffers: &[x.binding(), dy.binding(), partials.binding()],
+                workgroups: groups,
+            })?;
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
+                entry: "reduce",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[partials.binding(), grad_weight.binding(), db.binding()],
+                workgroups: self.grid_1d((len as u64).div_ceil(WG))?,
             })?;
         }
         Ok(())
     }
 }
 
-/// EXPERIMENT ONLY (to be removed): entry:tp:tc from an environment variable.
-fn experiment(var: &str) -> (&'static str, usize, usize) {
-    match std::env::var(var) {
-        Ok(v) => {
-            let parts: Vec<&str> = v.split(':').collect();
-            (Box::leak(parts[0].to_string().into_boxed_str()), parts[1].parse().unwrap(), parts[2].parse().unwrap())
-        }
-        Err(_) => ("main", PIXELS_PER_INVOCATION, CHANNELS_PER_INVOCATION),
+/// Compiles every convolution pipeline that training uses: the forward pass and the input gradient of
+/// stride 1 and 2 (the stride is a pipeline constant of the transposed convolution), both weight layouts,
+/// and the weight gradient's two passes.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    for stride in [1, 2] {
+        let spec = Conv2d::new(1, 1, 1, (3, 3), (1, 1)).stride(stride);
+        let (x, w, b) = (
+            gpu.zeros::<f32>(spec.input_len())?,
+            gpu.zeros::<f32>(1)?,
+            gpu.zeros::<f32>(1)?,
+        );
+        let y = gpu.zeros::<f32>(spec.output_len())?;
+        gpu.conv2d(&spec, &x, &w, Some(&b), &y)?;
+        gpu.conv2d_backward_input(&spec, &y, &w, &x)?;
+        gpu.conv2d_backward_weight(&spec, &x, &y, &w, Some(&b))?;
     }
+    Ok(())
 }

@@ -142,7 +142,7 @@ impl GemmOps for Cpu {
 /// The GPU GEMM kernels; [`GemmVariant::pick`] chooses one per device and shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmVariant {
-    /// `shaders/gemm_vec4.wgsl`: vec4 loads, 4×8 per invocation, no workgroup memory (fastest on lavapipe).
+    /// `shaders/gemm_vec4.wgsl`: vec4 loads, 16×8 per invocation, no workgroup memory (fastest on lavapipe).
     Vec4,
     /// `shaders/gemm_scalar.wgsl`: scalar loads, 4×4 per invocation, any shape.
     Scalar,
@@ -232,7 +232,7 @@ impl Gpu {
                     (false, true) => "nt",
                     _ => "tn",
                 };
-                let groups = [spec.n.div_ceil(8 * 8) as u32, spec.m.div_ceil(8 * 4) as u32, 1];
+                let groups = [spec.n.div_ceil(8 * 8) as u32, spec.m.div_ceil(8 * 16) as u32, 1];
                 (&shaders::GEMM_VEC4, entry, groups)
             }
             GemmVariant::Scalar => (

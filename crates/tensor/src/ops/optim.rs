@@ -76,9 +76,10 @@ impl AdamStep {
         (self.lr as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32
     }
 
-    fn params(&self, n: u32) -> AdamParams {
+    fn params(&self, n: u32, start: u32) -> AdamParams {
         AdamParams {
             n,
+            start,
             alpha: self.alpha(),
             beta1: self.beta1,
             beta2: self.beta2,
@@ -94,6 +95,7 @@ impl AdamStep {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct AdamParams {
     n: u32,
+    start: u32,
     alpha: f32,
     beta1: f32,
     beta2: f32,
@@ -117,15 +119,17 @@ impl AdamParams {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SgdParams {
     n: u32,
+    start: u32,
     lr: f32,
     momentum: f32,
     nesterov: u32,
 }
 
 impl SgdParams {
-    fn new(hp: &SgdStep, n: u32) -> Self {
+    fn new(hp: &SgdStep, n: u32, start: u32) -> Self {
         SgdParams {
             n,
+            start,
             lr: hp.lr,
             momentum: hp.momentum,
             nesterov: u32::from(hp.nesterov),
@@ -169,7 +173,7 @@ impl OptimOps for Cpu {
             params.len(),
             &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
         )?;
-        let k = hp.params(params.len() as u32);
+        let k = hp.params(params.len() as u32, 0);
         let (mut p, g, mut m, mut v) = (params.write(), grads.read(), m.write(), v.write());
         let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
@@ -200,7 +204,7 @@ impl OptimOps for Cpu {
             params.len(),
             &[("grads", grads.len()), ("velocity", velocity.len())],
         )?;
-        let k = SgdParams::new(hp, params.len() as u32);
+        let k = SgdParams::new(hp, params.len() as u32, 0);
         let (mut p, g, mut v) = (params.write(), grads.read(), velocity.write());
         let update = |p: &mut [f32], g: &[f32], v: &mut [f32]| {
             for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
@@ -235,9 +239,14 @@ impl Gpu {
             params.len(),
             &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
         )?;
-        self.dispatch_1d(&shaders::ADAM, "main", &[params, grads, m, v], limit, |n| {
-            hp.params(n)
-        })
+        let buffers = [params, grads, m, v];
+        self.dispatch_1d(
+            &shaders::ADAM,
+            ["main4", "main"],
+            &buffers,
+            limit,
+            |n, start| hp.params(n, start),
+        )
     }
 }
 
@@ -268,10 +277,10 @@ impl OptimOps for Gpu {
         let limit = self.max_binding_elements::<f32>();
         self.dispatch_1d(
             &shaders::SGD,
-            "main",
+            ["main4", "main"],
             &[params, grads, velocity],
             limit,
-            |n| SgdParams::new(hp, n),
+            |n, start| SgdParams::new(hp, n, start),
         )
     }
 }

@@ -1,6 +1,28 @@
 //! Max pooling, NCHW, forward (saving the argmax) and backward.
+//!
+//! Buffers carry no shape: flattening the pooled `[batch, c, h, w]` for a dense layer is the same buffer, in
+//! NCHW order (PyTorch's).
+//!
+//! ```
+//! use digits_tensor::{Backend, Cpu, MaxPool2d, PoolOps};
+//!
+//! let cpu = Cpu::new();
+//! let spec = MaxPool2d::new(1, 1, (2, 4), 2); // one 2x4 image, 2x2 windows
+//! let x = cpu.upload(&[1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0])?;
+//! let (y, arg) = (cpu.zeros::<f32>(2)?, cpu.zeros::<u32>(2)?);
+//! cpu.max_pool2d(&spec, &x, &y, &arg)?;
+//! assert_eq!(cpu.download(&y)?, vec![5.0, 8.0]);
+//! assert_eq!(cpu.download(&arg)?, vec![1, 6]);
+//! # Ok::<(), digits_tensor::TensorError>(())
+//! ```
 
-use crate::{Backend, Result};
+use rayon::prelude::*;
+
+use crate::cpu::{Cpu, CpuBuf};
+use crate::error::{check_len, shape_error};
+use crate::gpu::{Dispatch, Gpu, GpuBuf};
+use crate::ops::conv::images_per_piece;
+use crate::{Backend, Result, TensorError, shaders};
 
 /// Max pooling of `[batch, channels, height, width]` with a square window, giving
 /// `[batch, channels, (height - window) / stride + 1, (width - window) / stride + 1]` (Keras "valid").
@@ -21,6 +43,30 @@ pub struct MaxPool2d {
 }
 
 impl MaxPool2d {
+    /// Pooling of `batch` images of `channels` planes of `(height, width)` by `window`×`window` windows with
+    /// stride `window` (Keras's `MaxPooling2D(window)`).
+    pub fn new(
+        batch: usize,
+        channels: usize,
+        (height, width): (usize, usize),
+        window: usize,
+    ) -> Self {
+        MaxPool2d {
+            batch,
+            channels,
+            height,
+            width,
+            window,
+            stride: window,
+        }
+    }
+
+    /// Sets the stride (smaller than the window: overlapping windows).
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
     /// Output height.
     pub fn out_height(&self) -> usize {
         (self.height - self.window) / self.stride + 1
@@ -36,6 +82,57 @@ impl MaxPool2d {
     /// Elements of the output.
     pub fn output_len(&self) -> usize {
         self.batch * self.channels * self.out_height() * self.out_width()
+    }
+
+    fn validate(&self, op: &'static str) -> Result<()> {
+        if self.window == 0 || self.stride == 0 {
+            return Err(shape_error(
+                op,
+                format!(
+                    "window {} and stride {} must be positive",
+                    self.window, self.stride
+                ),
+            ));
+        }
+        if self.window > self.height || self.window > self.width {
+            return Err(shape_error(
+                op,
+                format!(
+                    "a {0}x{0} window does not fit a {1}x{2} input",
+                    self.window, self.height, self.width
+                ),
+            ));
+        }
+        if self.input_len() > u32::MAX as usize {
+            return Err(TensorError::Limit(format!(
+                "{op}: {} elements exceed the u32 argmax indices",
+                self.input_len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check(&self, op: &'static str, input: usize, output: usize, argmax: usize) -> Result<()> {
+        self.validate(op)?;
+        check_len(op, "input", input, self.input_len())?;
+        check_len(op, "output", output, self.output_len())?;
+        check_len(op, "argmax", argmax, self.output_len())
+    }
+
+    fn in_plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// The outputs whose windows cover input coordinate `i` along an axis of `len` outputs: `o·stride <= i <
+    /// o·stride + window`.
+    fn covering(&self, i: usize, len: usize) -> std::ops::Range<usize> {
+        let first = (i + 1).saturating_sub(self.window).div_ceil(self.stride);
+        let end = (i / self.stride + 1).min(len);
+        first..end.max(first)
     }
 }
 
@@ -58,4 +155,218 @@ pub trait PoolOps: Backend {
         argmax: &Self::Buf<u32>,
         grad_in: &Self::Buf<f32>,
     ) -> Result<()>;
+}
+
+/// Planes per rayon task: a plane of the MNIST network is a few hundred elements.
+const PLANES_PER_TASK: usize = 16;
+
+impl PoolOps for Cpu {
+    fn max_pool2d(
+        &self,
+        spec: &MaxPool2d,
+        input: &CpuBuf<f32>,
+        out: &CpuBuf<f32>,
+        argmax: &CpuBuf<u32>,
+    ) -> Result<()> {
+        spec.check("max_pool2d", input.len(), out.len(), argmax.len())?;
+        let x = input.read();
+        let (mut y, mut arg) = (out.write(), argmax.write());
+        let (in_plane, out_plane, ow) = (spec.in_plane(), spec.out_plane(), spec.out_width());
+        if out_plane == 0 {
+            return Ok(());
+        }
+        y.par_chunks_mut(out_plane * PLANES_PER_TASK)
+            .zip(arg.par_chunks_mut(out_plane * PLANES_PER_TASK))
+            .enumerate()
+            .for_each(|(task, (y, arg))| {
+                let first_plane = task * PLANES_PER_TASK;
+                for (p, (y, arg)) in y
+                    .chunks_mut(out_plane)
+                    .zip(arg.chunks_mut(out_plane))
+                    .enumerate()
+                {
+                    let base = (first_plane + p) * in_plane;
+                    for (o, (y, arg)) in y.iter_mut().zip(arg.iter_mut()).enumerate() {
+                        let (oy, ox) = (o / ow, o % ow);
+                        let mut best = base + oy * spec.stride * spec.width + ox * spec.stride;
+                        for wy in 0..spec.window {
+                            let row =
+                                base + (oy * spec.stride + wy) * spec.width + ox * spec.stride;
+                            for i in row..row + spec.window {
+                                // Strictly greater: the first maximum wins ties.
+                                if x[i] > x[best] {
+                                    best = i;
+                                }
+                            }
+                        }
+                        *y = x[best];
+                        *arg = best as u32;
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        spec: &MaxPool2d,
+        grad_out: &CpuBuf<f32>,
+        argmax: &CpuBuf<u32>,
+        grad_in: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(
+            "max_pool2d_backward",
+            grad_in.len(),
+            grad_out.len(),
+            argmax.len(),
+        )?;
+        let (dy, arg) = (grad_out.read(), argmax.read());
+        let mut dx = grad_in.write();
+        let (in_plane, out_plane) = (spec.in_plane(), spec.out_plane());
+        let (oh, ow) = (spec.out_height(), spec.out_width());
+        // Gather form, as on the GPU: each input sums, in output order, the gradients of the outputs whose
+        // window covers it and chose it.
+        dx.par_chunks_mut(in_plane * PLANES_PER_TASK)
+            .enumerate()
+            .for_each(|(task, dx)| {
+                for (p, dx) in dx.chunks_mut(in_plane).enumerate() {
+                    let plane = task * PLANES_PER_TASK + p;
+                    let (in_base, out_base) = (plane * in_plane, plane * out_plane);
+                    for (i, g) in dx.iter_mut().enumerate() {
+                        let (iy, ix) = (i / spec.width, i % spec.width);
+                        let mut sum = 0.0f32;
+                        for oy in spec.covering(iy, oh) {
+                            for ox in spec.covering(ix, ow) {
+                                let o = out_base + oy * ow + ox;
+                                if arg[o] as usize == in_base + i {
+                                    sum += dy[o];
+                                }
+                            }
+                        }
+                        *g = sum;
+                    }
+                }
+            });
+        Ok(())
+    }
+}
+
+/// Uniform parameters of `shaders/maxpool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PoolParams {
+    planes: u32,
+    height: u32,
+    width: u32,
+    out_h: u32,
+    out_w: u32,
+    window: u32,
+    stride: u32,
+    /// Index of this piece's first input element in the whole input (argmax values are whole-input indices).
+    base: u32,
+}
+
+const WG: u64 = 64;
+
+impl Gpu {
+    fn pool_pieces(
+        &self,
+        op: &'static str,
+        spec: &MaxPool2d,
+        mut f: impl FnMut(usize, usize, PoolParams) -> Result<()>,
+    ) -> Result<()> {
+        let (in_image, out_image) = (
+            spec.channels * spec.in_plane(),
+            spec.channels * spec.out_plane(),
+        );
+        let per_piece = images_per_piece::<f32>(self, op, spec.batch, &[in_image, out_image])?;
+        for first in (0..spec.batch).step_by(per_piece) {
+            let n = per_piece.min(spec.batch - first);
+            let params = PoolParams {
+                planes: (n * spec.channels) as u32,
+                height: spec.height as u32,
+                width: spec.width as u32,
+                out_h: spec.out_height() as u32,
+                out_w: spec.out_width() as u32,
+                window: spec.window as u32,
+                stride: spec.stride as u32,
+                base: (first * in_image) as u32,
+            };
+            f(first, n, params)?;
+        }
+        Ok(())
+    }
+}
+
+impl PoolOps for Gpu {
+    fn max_pool2d(
+        &self,
+        spec: &MaxPool2d,
+        input: &GpuBuf<f32>,
+        out: &GpuBuf<f32>,
+        argmax: &GpuBuf<u32>,
+    ) -> Result<()> {
+        spec.check("max_pool2d", input.len(), out.len(), argmax.len())?;
+        let (in_image, out_image) = (
+            spec.channels * spec.in_plane(),
+            spec.channels * spec.out_plane(),
+        );
+        self.pool_pieces("max_pool2d", spec, |first, n, params| {
+            let x = self.slice(input, first * in_image, n * in_image)?;
+            let y = self.slice(out, first * out_image, n * out_image)?;
+            let arg = self.slice(argmax, first * out_image, n * out_image)?;
+            self.dispatch(Dispatch {
+                kernel: &shaders::MAXPOOL,
+                entry: "forward",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[x.binding(), y.binding(), arg.binding()],
+                workgroups: self.grid_1d(((n * out_image) as u64).div_ceil(WG))?,
+            })
+        })
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        spec: &MaxPool2d,
+        grad_out: &GpuBuf<f32>,
+        argmax: &GpuBuf<u32>,
+        grad_in: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(
+            "max_pool2d_backward",
+            grad_in.len(),
+            grad_out.len(),
+            argmax.len(),
+        )?;
+        let (in_image, out_image) = (
+            spec.channels * spec.in_plane(),
+            spec.channels * spec.out_plane(),
+        );
+        self.pool_pieces("max_pool2d_backward", spec, |first, n, params| {
+            let dy = self.slice(grad_out, first * out_image, n * out_image)?;
+            let arg = self.slice(argmax, first * out_image, n * out_image)?;
+            let dx = self.slice(grad_in, first * in_image, n * in_image)?;
+            self.dispatch(Dispatch {
+                kernel: &shaders::MAXPOOL,
+                entry: "backward",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[dy.binding(), arg.binding(), dx.binding()],
+                workgroups: self.grid_1d(((n * in_image) as u64).div_ceil(WG))?,
+            })
+        })
+    }
+}
+
+/// Compiles both pooling pipelines.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    let spec = MaxPool2d::new(1, 1, (2, 2), 2);
+    let (x, y, arg) = (
+        gpu.zeros::<f32>(4)?,
+        gpu.zeros::<f32>(1)?,
+        gpu.zeros::<u32>(1)?,
+    );
+    gpu.max_pool2d(&spec, &x, &y, &arg)?;
+    gpu.max_pool2d_backward(&spec, &y, &arg, &x)
 }

@@ -1,0 +1,86 @@
+// Max pooling, NCHW, square windows (Keras "valid": windows that do not fit are dropped):
+//   forward:  out[p, oy, ox] = max over the window at (oy·stride, ox·stride) of plane p;
+//             argmax[p, oy, ox] = the whole input's index of that maximum, the first on ties
+//   backward: dx[p, iy, ix] = Σ dy[p, oy, ox] over the outputs whose window covers (iy, ix) and chose it,
+//             summed in output order (gather form: no atomics, deterministic, right for overlapping windows)
+// One element per invocation (an output forward, an input backward); grids past 65535 workgroups fold into y.
+
+struct Params {
+    planes: u32, // batch·channels in this piece
+    height: u32,
+    width: u32,
+    out_h: u32,
+    out_w: u32,
+    window: u32,
+    stride: u32,
+    base: u32,   // whole-input index of this piece's first element
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let o = gid.x + gid.y * groups.x * WG;
+    let out_plane = p.out_h * p.out_w;
+    if o >= p.planes * out_plane {
+        return;
+    }
+    let plane = o / out_plane;
+    let r = o - plane * out_plane;
+    let oy = r / p.out_w;
+    let ox = r - oy * p.out_w;
+    let corner = plane * p.height * p.width + oy * p.stride * p.width + ox * p.stride;
+    var best = corner;
+    var best_value = x[corner];
+    for (var wy = 0u; wy < p.window; wy++) {
+        let row = corner + wy * p.width;
+        for (var wx = 0u; wx < p.window; wx++) {
+            let v = x[row + wx];
+            // Strictly greater: the first maximum wins ties.
+            if v > best_value {
+                best_value = v;
+                best = row + wx;
+            }
+        }
+    }
+    out[o] = best_value;
+    argmax[o] = p.base + best;
+}
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> chosen: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    let in_plane = p.height * p.width;
+    if i >= p.planes * in_plane {
+        return;
+    }
+    let plane = i / in_plane;
+    let r = i - plane * in_plane;
+    let iy = r / p.width;
+    let ix = r - iy * p.width;
+    // The outputs whose window covers (iy, ix): o·stride <= i < o·stride + window.
+    let oy0 = (max(iy + 1u, p.window) - p.window + p.stride - 1u) / p.stride;
+    let oy1 = min(iy / p.stride + 1u, p.out_h);
+    let ox0 = (max(ix + 1u, p.window) - p.window + p.stride - 1u) / p.stride;
+    let ox1 = min(ix / p.stride + 1u, p.out_w);
+    let me = p.base + i;
+    var sum = 0.0;
+    for (var oy = oy0; oy < oy1; oy++) {
+        for (var ox = ox0; ox < ox1; ox++) {
+            let o = (plane * p.out_h + oy) * p.out_w + ox;
+            if chosen[o] == me {
+                sum += dy[o];
+            }
+        }
+    }
+    dx[i] = sum;
+}
