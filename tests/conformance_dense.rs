@@ -4,7 +4,7 @@
 mod common;
 
 use digits_tensor::conformance::{self, Report, dense};
-use digits_tensor::{Backend, ElementwiseOps, Gpu, GpuBuf};
+use digits_tensor::{Backend, ElementwiseOps, Gather, Gpu, GpuBuf};
 
 fn assert_passes(check: fn(&Gpu) -> digits_tensor::Result<Report>) {
     let Some(gpu) = common::gpu() else { return };
@@ -101,11 +101,10 @@ fn run_all_includes_every_dense_kernel() {
 }
 
 #[test]
-fn elementwise_kernels_cover_grids_past_65535_workgroups() {
+fn elementwise_kernels_cover_large_buffers_and_a_ragged_tail() {
     let Some(gpu) = common::gpu() else { return };
-    // 70,000 workgroups of 256 and 3 more elements: the grid folds into y, and the last partial group counts.
+    // 70,000 workgroups' worth of floats and 3 more: vec4s for the bulk, single floats for the tail.
     let n: usize = 70_000 * 256 + 3;
-    assert!(n.div_ceil(256) > gpu.limits().max_compute_workgroups_per_dimension as usize);
     let x = gpu.zeros::<f32>(n).unwrap();
     let y = gpu.zeros::<f32>(n).unwrap();
     gpu.fill(&x, 1.5).unwrap();
@@ -116,6 +115,43 @@ fn elementwise_kernels_cover_grids_past_65535_workgroups() {
         wrong.is_empty(),
         "elements {wrong:?} of {n} were not written"
     );
+}
+
+#[test]
+fn one_float_per_invocation_kernels_cover_grids_past_65535_workgroups() {
+    let Some(gpu) = common::gpu() else { return };
+    // 65,600 rows of 256 bytes: 16.8M outputs, 65,600 workgroups of 256, so the grid folds into y.
+    let (rows, row_len, count): (usize, usize, usize) = (1000, 256, 65_600);
+    assert!(
+        (count * row_len).div_ceil(256)
+            > gpu.limits().max_compute_workgroups_per_dimension as usize
+    );
+    let data: Vec<u8> = (0..rows * row_len).map(|i| (i % 251) as u8 + 1).collect();
+    let indices: Vec<u32> = (0..count).map(|i| (i * 7 % rows) as u32).collect();
+    let spec = Gather {
+        row_len,
+        index_offset: 0,
+        count,
+        scale: 1.0,
+        shift: 0.0,
+    };
+    let out = conformance::poisoned(&gpu, count * row_len).unwrap();
+    gpu.gather_normalize(
+        &spec,
+        &gpu.upload(&data).unwrap(),
+        &gpu.upload(&indices).unwrap(),
+        &out,
+    )
+    .unwrap();
+    let values = gpu.download(&out).unwrap();
+    // Small integers in f32: exact.
+    let wrong: Vec<usize> = (0..count * row_len)
+        .filter(|&i| {
+            values[i] != data[indices[i / row_len] as usize * row_len + i % row_len] as f32
+        })
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "outputs {wrong:?} are wrong");
 }
 
 #[test]

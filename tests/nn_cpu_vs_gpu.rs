@@ -6,11 +6,14 @@ mod common;
 use std::path::PathBuf;
 
 use digits_idx::Dataset;
-use digits_nn::{DeviceDataset, EvalOptions, ModelSpec, NamedTensor, Sequential, TrainConfig, Trainer};
+use digits_nn::{
+    DeviceDataset, EvalOptions, ModelSpec, NamedTensor, Sequential, TrainConfig, Trainer,
+};
 use digits_tensor::{Cpu, Ops};
 
 fn sample() -> Dataset {
-    Dataset::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist-sample")).unwrap()
+    Dataset::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist-sample"))
+        .unwrap()
 }
 
 fn config() -> TrainConfig {
@@ -54,9 +57,17 @@ fn first_fifty_steps_match_the_cpu() {
     let cpu = step_losses(&Cpu::new(), 50);
     let gpu = step_losses(&gpu, 50);
     for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-        assert!((c - g).abs() <= 1e-4 * c.abs(), "step {}: cpu loss {c}, gpu loss {g}", step + 1);
+        assert!(
+            (c - g).abs() <= 1e-4 * c.abs(),
+            "step {}: cpu loss {c}, gpu loss {g}",
+            step + 1
+        );
     }
-    let worst = cpu.iter().zip(&gpu).map(|(c, g)| (c - g).abs() / c.abs()).fold(0.0, f64::max);
+    let worst = cpu
+        .iter()
+        .zip(&gpu)
+        .map(|(c, g)| (c - g).abs() / c.abs())
+        .fold(0.0, f64::max);
     eprintln!("largest relative difference of the per-step losses: {worst:.1e}");
     assert!(cpu[49] < cpu[0] * 0.8, "the model learns: {cpu:?}");
 }
@@ -93,7 +104,8 @@ fn a_model_saved_on_the_cpu_evaluates_the_same_on_the_gpu() {
     let data = sample();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tutorial.safetensors");
-    let mut cpu_model = Sequential::new(&Cpu::new(), ModelSpec::preset("tutorial").unwrap(), 5).unwrap();
+    let mut cpu_model =
+        Sequential::new(&Cpu::new(), ModelSpec::preset("tutorial").unwrap(), 5).unwrap();
     cpu_model.save(&path).unwrap();
     let mut gpu_model = Sequential::load(&gpu, &path).unwrap();
     assert!(gpu_model.weights().unwrap() == cpu_model.weights().unwrap());
@@ -102,14 +114,83 @@ fn a_model_saved_on_the_cpu_evaluates_the_same_on_the_gpu() {
         batch_size: 50,
         probabilities: true,
     };
-    let on_cpu = cpu_model.evaluate(&DeviceDataset::upload(&Cpu::new(), &data.test).unwrap(), &options).unwrap();
-    let on_gpu = gpu_model.evaluate(&DeviceDataset::upload(&gpu, &data.test).unwrap(), &options).unwrap();
+    let on_cpu = cpu_model
+        .evaluate(
+            &DeviceDataset::upload(&Cpu::new(), &data.test).unwrap(),
+            &options,
+        )
+        .unwrap();
+    let on_gpu = gpu_model
+        .evaluate(&DeviceDataset::upload(&gpu, &data.test).unwrap(), &options)
+        .unwrap();
     assert_eq!(on_gpu.samples, 200);
-    assert!((on_cpu.loss - on_gpu.loss).abs() <= 1e-4 * on_cpu.loss, "{} vs {}", on_cpu.loss, on_gpu.loss);
+    assert!(
+        (on_cpu.loss - on_gpu.loss).abs() <= 1e-4 * on_cpu.loss,
+        "{} vs {}",
+        on_cpu.loss,
+        on_gpu.loss
+    );
     let (p, q) = (on_cpu.probabilities.unwrap(), on_gpu.probabilities.unwrap());
-    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "probabilities differ by up to {worst}");
     assert_eq!(on_cpu.predictions, on_gpu.predictions);
     let first = gpu_model.predict(&data.test.pixels()[..3 * 784]).unwrap();
     assert_eq!(first.predictions, on_gpu.predictions[..3]);
+}
+
+/// Resuming on the GPU after a crash in the middle of an epoch (with statistics readbacks in flight) ends
+/// with the same weights as an uninterrupted run.
+#[test]
+fn resuming_on_the_gpu_matches_an_uninterrupted_run() {
+    let Some(gpu) = common::gpu() else { return };
+    let data = sample();
+    let spec = ModelSpec::from_toml_str(
+        r#"
+        input = [1, 28, 28]
+        layers = [
+            { type = "conv2d", filters = 4, kernel = 3, activation = "relu" },
+            { type = "max_pool2d", pool = 2 },
+            { type = "flatten" },
+            { type = "dense", units = 16, activation = "relu" },
+            { type = "dropout", rate = 0.5 },
+            { type = "dense", units = 10 },
+        ]"#,
+        "small",
+    )
+    .unwrap();
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        seed: 4,
+        progress_every: 2,
+        ..Default::default()
+    };
+    let model = Sequential::new(&gpu, spec.clone(), 4).unwrap();
+    let mut whole = Trainer::new(model, config.clone(), &data.train, None).unwrap();
+    whole.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("gpu.ckpt");
+    let model = Sequential::new(&gpu, spec, 4).unwrap();
+    let mut first = Trainer::new(model, config, &data.train, None).unwrap();
+    first.run_epoch(&mut |_| {}).unwrap();
+    first.save_checkpoint(&checkpoint).unwrap();
+    first.begin_epoch().unwrap();
+    for _ in 0..7 {
+        assert!(first.step().unwrap());
+    }
+    drop(first); // the crash, with readbacks of the running statistics still in flight
+
+    let mut resumed = Trainer::resume(&gpu, &checkpoint, &data.train, None).unwrap();
+    resumed.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    assert_eq!(resumed.history()[1].loss, whole.history()[1].loss);
+    let (a, b) = (
+        resumed.model().weights().unwrap(),
+        whole.model().weights().unwrap(),
+    );
+    assert!(a == b, "resumed GPU weights differ");
 }

@@ -1,7 +1,7 @@
 //! Trains a model on MNIST and reports throughput and test accuracy.
 //!
 //! ```text
-//! cargo run --release -p digits-nn --example train_mnist -- [cpu|gpu] [model] [epochs] [batch] [validation split] [seed]
+//! cargo run --release -p digits-nn --example train_mnist -- [cpu|gpu] [model] [epochs] [batch] [validation split] [seed] [training images]
 //! ```
 //! The data folder is `$DIGITS_DATA`, else `/work/shared/data/mnist`.
 
@@ -38,7 +38,11 @@ fn run<B: Ops>(
 ) -> Result<(), Box<dyn Error>> {
     let dir = std::env::var("DIGITS_DATA").unwrap_or_else(|_| "/work/shared/data/mnist".into());
     let data = Dataset::load(dir)?;
-    let (train, validation) = data.train.split_validation(split)?;
+    let (mut train, validation) = data.train.split_validation(split)?;
+    if let Some(limit) = std::env::args().nth(7) {
+        let keep: Vec<usize> = (0..limit.parse::<usize>()?.min(train.len())).collect();
+        train = train.subset(&keep).expect("indices are in range");
+    }
     println!(
         "{} on {}: {} training, {} validation images",
         spec.name,

@@ -384,7 +384,8 @@ impl EarlyStopping {
     }
 }
 
-/// A learning-rate schedule: `lr = initial_lr · rate^epoch` (0-based), set at the start of each epoch.
+/// A learning-rate schedule: `lr = initial_lr · rate^epoch` (0-based), set at the start of each epoch (so it
+/// overrides what a [`ReduceLrOnPlateau`] set at the end of the previous one; use one or the other).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExponentialDecay {

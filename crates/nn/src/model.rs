@@ -74,7 +74,7 @@ pub struct Predictions {
 /// A sequential network on backend `B`.
 ///
 /// Parameters live in one arena buffer (gradients in a second of the same layout), each tensor at an offset
-/// aligned for [`Backend::slice`], so an optimizer updates the whole model in one dispatch.
+/// aligned for [`digits_tensor::Backend::slice`], so an optimizer updates the whole model in one dispatch.
 ///
 /// ```
 /// use digits_nn::{ModelSpec, Sequential};

@@ -145,6 +145,17 @@ struct EpochRun {
     arrived: Option<(usize, Vec<f32>)>,
 }
 
+impl Drop for EpochRun {
+    /// An epoch abandoned with readbacks in flight (an error, or a dropped trainer) waits for them: a readback
+    /// dropped while its staging buffer is being mapped would hand the buffer back to the pool still mapped.
+    fn drop(&mut self) {
+        for (_, readback) in self.pending.drain(..) {
+            // Nothing to do about a failure here: the device error resurfaces at the next operation.
+            let _ = readback.wait();
+        }
+    }
+}
+
 /// Trains a [`Sequential`] model on a dataset that lives on the model's device.
 ///
 /// ```no_run
@@ -451,7 +462,7 @@ impl<B: Ops> Trainer<B> {
 
     fn finish_epoch(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<EpochStats> {
         let steps = self.steps_per_epoch();
-        let run = match self.running.take() {
+        let mut run = match self.running.take() {
             Some(run) if run.step == steps => run,
             Some(run) => {
                 let done = run.step;
@@ -463,7 +474,7 @@ impl<B: Ops> Trainer<B> {
             None => return Err(NnError::Config("end_epoch() without begin_epoch()".into())),
         };
         // Readbacks still in flight own staging buffers that are being mapped: let them land first.
-        for (_, readback) in run.pending {
+        for (_, readback) in std::mem::take(&mut run.pending) {
             readback.wait()?;
         }
         let b = self.model.backend();

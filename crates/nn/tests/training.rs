@@ -263,10 +263,11 @@ fn resuming_after_a_crash_mid_epoch_matches_an_uninterrupted_run() {
     );
 }
 
+/// An epoch's number, loss, accuracy, validation loss and accuracy, and learning rate.
+type Untimed = (usize, f32, f32, Option<f32>, Option<f32>, f32);
+
 /// Epoch statistics without the timings, which differ between runs.
-fn without_times(
-    history: &[digits_nn::EpochStats],
-) -> Vec<(usize, f32, f32, Option<f32>, Option<f32>, f32)> {
+fn without_times(history: &[digits_nn::EpochStats]) -> Vec<Untimed> {
     history
         .iter()
         .map(|e| {

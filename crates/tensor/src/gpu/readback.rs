@@ -128,3 +128,13 @@ impl<T: Element> Readback<T> {
         }
     }
 }
+
+impl<T> Drop for Readback<T> {
+    fn drop(&mut self) {
+        // A readback dropped before it was taken still has its staging buffer mapped or being mapped; unmap
+        // it (which cancels a pending map) so that the pool hands out only unmapped buffers.
+        if let State::Pending { staging, .. } = &self.state {
+            staging.buffer.unmap();
+        }
+    }
+}

@@ -126,14 +126,6 @@ impl MaxPool2d {
     fn out_plane(&self) -> usize {
         self.out_height() * self.out_width()
     }
-
-    /// The outputs whose windows cover input coordinate `i` along an axis of `len` outputs: `o·stride <= i <
-    /// o·stride + window`.
-    fn covering(&self, i: usize, len: usize) -> std::ops::Range<usize> {
-        let first = (i + 1).saturating_sub(self.window).div_ceil(self.stride);
-        let end = (i / self.stride + 1).min(len);
-        first..end.max(first)
-    }
 }
 
 /// Pooling on a backend.
@@ -171,39 +163,33 @@ impl PoolOps for Cpu {
         spec.check("max_pool2d", input.len(), out.len(), argmax.len())?;
         let x = input.read();
         let (mut y, mut arg) = (out.write(), argmax.write());
-        let (in_plane, out_plane, ow) = (spec.in_plane(), spec.out_plane(), spec.out_width());
-        if out_plane == 0 {
-            return Ok(());
-        }
-        y.par_chunks_mut(out_plane * PLANES_PER_TASK)
-            .zip(arg.par_chunks_mut(out_plane * PLANES_PER_TASK))
-            .enumerate()
-            .for_each(|(task, (y, arg))| {
-                let first_plane = task * PLANES_PER_TASK;
-                for (p, (y, arg)) in y
-                    .chunks_mut(out_plane)
-                    .zip(arg.chunks_mut(out_plane))
-                    .enumerate()
-                {
-                    let base = (first_plane + p) * in_plane;
-                    for (o, (y, arg)) in y.iter_mut().zip(arg.iter_mut()).enumerate() {
-                        let (oy, ox) = (o / ow, o % ow);
-                        let mut best = base + oy * spec.stride * spec.width + ox * spec.stride;
-                        for wy in 0..spec.window {
-                            let row =
-                                base + (oy * spec.stride + wy) * spec.width + ox * spec.stride;
-                            for i in row..row + spec.window {
-                                // Strictly greater: the first maximum wins ties.
-                                if x[i] > x[best] {
-                                    best = i;
-                                }
+        let (in_plane, out_plane) = (spec.in_plane(), spec.out_plane());
+        let (oh, ow, w) = (spec.out_height(), spec.out_width(), spec.width);
+        let plane = |(p, (y, arg)): (usize, (&mut [f32], &mut [u32]))| {
+            let base = p * in_plane;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let corner = base + oy * spec.stride * w + ox * spec.stride;
+                    let (mut best, mut best_value) = (corner, x[corner]);
+                    for wy in 0..spec.window {
+                        let row = corner + wy * w;
+                        for (i, &v) in (row..).zip(&x[row..row + spec.window]) {
+                            // Strictly greater: the first maximum wins ties.
+                            if v > best_value {
+                                (best, best_value) = (i, v);
                             }
                         }
-                        *y = x[best];
-                        *arg = best as u32;
                     }
+                    y[oy * ow + ox] = best_value;
+                    arg[oy * ow + ox] = best as u32;
                 }
-            });
+            }
+        };
+        y.par_chunks_mut(out_plane)
+            .zip(arg.par_chunks_mut(out_plane))
+            .enumerate()
+            .with_min_len(PLANES_PER_TASK)
+            .for_each(plane);
         Ok(())
     }
 
@@ -223,30 +209,23 @@ impl PoolOps for Cpu {
         let (dy, arg) = (grad_out.read(), argmax.read());
         let mut dx = grad_in.write();
         let (in_plane, out_plane) = (spec.in_plane(), spec.out_plane());
-        let (oh, ow) = (spec.out_height(), spec.out_width());
-        // Gather form, as on the GPU: each input sums, in output order, the gradients of the outputs whose
-        // window covers it and chose it.
-        dx.par_chunks_mut(in_plane * PLANES_PER_TASK)
-            .enumerate()
-            .for_each(|(task, dx)| {
-                for (p, dx) in dx.chunks_mut(in_plane).enumerate() {
-                    let plane = task * PLANES_PER_TASK + p;
-                    let (in_base, out_base) = (plane * in_plane, plane * out_plane);
-                    for (i, g) in dx.iter_mut().enumerate() {
-                        let (iy, ix) = (i / spec.width, i % spec.width);
-                        let mut sum = 0.0f32;
-                        for oy in spec.covering(iy, oh) {
-                            for ox in spec.covering(ix, ow) {
-                                let o = out_base + oy * ow + ox;
-                                if arg[o] as usize == in_base + i {
-                                    sum += dy[o];
-                                }
-                            }
-                        }
-                        *g = sum;
-                    }
+        // Scatter in output order: each input receives the gradients that chose it in the same order as the
+        // GPU's gather sums them (oy, then ox, ascending), so the two agree bit for bit, overlapping windows
+        // included. An index outside its plane (not from `max_pool2d`) is ignored, as the gather does.
+        let plane = |(p, dx): (usize, &mut [f32])| {
+            dx.fill(0.0);
+            let base = p * in_plane;
+            let outputs = p * out_plane..(p + 1) * out_plane;
+            for (&g, &i) in dy[outputs.clone()].iter().zip(&arg[outputs]) {
+                if let Some(d) = (i as usize).checked_sub(base).and_then(|i| dx.get_mut(i)) {
+                    *d += g;
                 }
-            });
+            }
+        };
+        dx.par_chunks_mut(in_plane)
+            .enumerate()
+            .with_min_len(PLANES_PER_TASK)
+            .for_each(plane);
         Ok(())
     }
 }
