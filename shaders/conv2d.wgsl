@@ -9,7 +9,9 @@
 // GEMM view: rows are output pixels (n, oy, ox), columns are output channels, the reduction runs over
 // (c, ky, kx) in that order. Each invocation computes 16 consecutive pixels (flattened, so a block may span
 // rows and images) × the 16 output channels of this dispatch's group, as 4×4 blocks of mat4x4 accumulators
-// (columns: 4 pixels; rows: 4 channels).
+// (columns: 4 pixels; rows: 4 channels). Two entry points differ only in how they store: `main` one value
+// at a time, `main_vec4` four pixels of a channel at a time where planes are whole vec4s (oh·ow % 4 == 0),
+// a quarter of the stores, which matters when the reduction is short (9 taps for the first layer).
 //
 // Why the weights are a uniform buffer: on lavapipe a storage load costs a loop over the SIMD lanes, while
 // a uniform load at an index every invocation shares is one scalar load. Each dispatch binds a 64 KiB window
@@ -47,7 +49,8 @@ const WG: u32 = 64u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> w: array<vec4<f32>, 4096>; // [tap][16 channels], tap = (c - c_begin, ky, kx)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;       // main
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>; // main_vec4
 
 // The outer product of 4 channels' weights and 4 pixels' inputs: column j is pixel j's contribution.
 fn outer(wv: vec4<f32>, v: vec4<f32>) -> mat4x4<f32> {
@@ -75,18 +78,13 @@ fn quad(first: u32) -> Quad {
     );
 }
 
-// A row of the dilated input: its offset in `x` and whether it holds values.
-struct Row {
-    at: vec4<i32>,
-    ok: vec4<bool>,
-}
-
+// The four pixels' rows of channel c at tap row ky: their offsets in `x` ...
 fn row_at(q: Quad, c: u32, ky: u32) -> vec4<i32> {
-    let d = i32(DILATION);
-    let iy = q.iy + i32(ky);
-    let y = iy / d;
+    let y = (q.iy + i32(ky)) / i32(DILATION);
     return q.base + i32(c * p.in_h * p.in_w) + y * i32(p.in_w);
 }
+
+// ... and whether they hold values (inside the image, and on the dilation's grid).
 fn row_ok(q: Quad, ky: u32) -> vec4<bool> {
     let d = i32(DILATION);
     let iy = q.iy + i32(ky);
@@ -95,54 +93,43 @@ fn row_ok(q: Quad, ky: u32) -> vec4<bool> {
 }
 
 // The four pixels' inputs at tap column kx; zero in the padding and between dilated values.
-fn load(row_at: vec4<i32>, row_ok: vec4<bool>, ix: vec4<i32>) -> vec4<f32> {
+fn load(at_row: vec4<i32>, ok_row: vec4<bool>, ix: vec4<i32>) -> vec4<f32> {
     let d = i32(DILATION);
     let xx = ix / d;
-    let ok = row_ok & (ix >= vec4<i32>(0)) & (xx * d == ix) & (xx < vec4<i32>(i32(p.in_w)));
-    let at = vec4<u32>(select(vec4<i32>(0), row_at + xx, ok));
+    let ok = ok_row & (ix >= vec4<i32>(0)) & (xx * d == ix) & (xx < vec4<i32>(i32(p.in_w)));
+    let at = vec4<u32>(select(vec4<i32>(0), at_row + xx, ok));
     return select(vec4<f32>(0.0), vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]), ok);
 }
 
-// Writes pixel `px`'s 16 channels (a column of each of its quad's four accumulators).
-fn store(px: u32, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
-    if px >= p.pixels {
-        return;
+// The epilogue of one output value: a previous range's partial sum, the bias, the ReLU.
+fn finish(y: f32, previous: f32, o: u32) -> f32 {
+    var v = y;
+    if (p.flags & 4u) != 0u {
+        v += previous;
     }
-    let plane = p.out_h * p.out_w;
-    let n = px / plane;
-    let r = px - n * plane;
-    let v = array<vec4<f32>, 4>(c0, c1, c2, c3);
-    for (var j = 0u; j < 16u; j++) {
-        let o = p.group * 16u + j;
-        if o >= p.out_channels {
-            break;
-        }
-        let at = (n * p.out_channels + o) * plane + r;
-        var y = v[j / 4u][j % 4u];
-        if (p.flags & 4u) != 0u {
-            y += out[at];
-        }
-        if (p.flags & 1u) != 0u {
-            y += bias[o];
-        }
-        if (p.flags & 2u) != 0u {
-            y = max(y, 0.0);
-        }
-        out[at] = y;
+    if (p.flags & 1u) != 0u {
+        v += bias[o];
     }
+    if (p.flags & 2u) != 0u {
+        v = max(v, 0.0);
+    }
+    return v;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let px0 = (gid.x + gid.y * groups.x * WG) * 16u;
-    if px0 >= p.pixels {
-        return;
-    }
+// a{pixel quad}{channel quad}: 16 pixels × 16 channels.
+struct Block {
+    a00: mat4x4<f32>, a01: mat4x4<f32>, a02: mat4x4<f32>, a03: mat4x4<f32>,
+    a10: mat4x4<f32>, a11: mat4x4<f32>, a12: mat4x4<f32>, a13: mat4x4<f32>,
+    a20: mat4x4<f32>, a21: mat4x4<f32>, a22: mat4x4<f32>, a23: mat4x4<f32>,
+    a30: mat4x4<f32>, a31: mat4x4<f32>, a32: mat4x4<f32>, a33: mat4x4<f32>,
+}
+
+// The sums of pixels px0 .. px0+15 for this window's taps.
+fn accumulate(px0: u32) -> Block {
     let q0 = quad(px0);
     let q1 = quad(px0 + 4u);
     let q2 = quad(px0 + 8u);
     let q3 = quad(px0 + 12u);
-    // a{pixel quad}{channel quad}
     var a00 = mat4x4<f32>(); var a01 = mat4x4<f32>(); var a02 = mat4x4<f32>(); var a03 = mat4x4<f32>();
     var a10 = mat4x4<f32>(); var a11 = mat4x4<f32>(); var a12 = mat4x4<f32>(); var a13 = mat4x4<f32>();
     var a20 = mat4x4<f32>(); var a21 = mat4x4<f32>(); var a22 = mat4x4<f32>(); var a23 = mat4x4<f32>();
@@ -175,22 +162,95 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
+    return Block(a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+}
+
+// Writes pixel `px`'s 16 channels (a column of each of its quad's four accumulators).
+fn store(px: u32, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
+    if px >= p.pixels {
+        return;
+    }
+    let plane = p.out_h * p.out_w;
+    let n = px / plane;
+    let r = px - n * plane;
+    let v = array<vec4<f32>, 4>(c0, c1, c2, c3);
+    for (var j = 0u; j < 16u; j++) {
+        let o = p.group * 16u + j;
+        if o >= p.out_channels {
+            break;
+        }
+        let at = (n * p.out_channels + o) * plane + r;
+        out[at] = finish(v[j / 4u][j % 4u], out[at], o);
+    }
+}
+
+// Writes channels o0 .. o0+3 (the rows of a quad's accumulator) of the quad of pixels at px, a vec4 each:
+// with whole-vec4 planes, a quad lies in one image and starts on a vec4.
+fn store4(px: u32, o0: u32, a: mat4x4<f32>) {
+    if px >= p.pixels {
+        return;
+    }
+    let plane = p.out_h * p.out_w;
+    let n = px / plane;
+    let r = px - n * plane;
+    let rows = transpose(a);
+    for (var i = 0u; i < 4u; i++) {
+        let o = o0 + i;
+        if o >= p.out_channels {
+            break;
+        }
+        let at = ((n * p.out_channels + o) * plane + r) / 4u;
+        let previous = out4[at];
+        let y = rows[i];
+        out4[at] = vec4<f32>(
+            finish(y.x, previous.x, o),
+            finish(y.y, previous.y, o),
+            finish(y.z, previous.z, o),
+            finish(y.w, previous.w, o),
+        );
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let px0 = (gid.x + gid.y * groups.x * WG) * 16u;
+    if px0 >= p.pixels {
+        return;
+    }
+    let b = accumulate(px0);
     // Constant indices only: indexing an accumulator with a variable would move it out of registers on
     // lavapipe, for the whole kernel.
-    store(px0, a00[0], a01[0], a02[0], a03[0]);
-    store(px0 + 1u, a00[1], a01[1], a02[1], a03[1]);
-    store(px0 + 2u, a00[2], a01[2], a02[2], a03[2]);
-    store(px0 + 3u, a00[3], a01[3], a02[3], a03[3]);
-    store(px0 + 4u, a10[0], a11[0], a12[0], a13[0]);
-    store(px0 + 5u, a10[1], a11[1], a12[1], a13[1]);
-    store(px0 + 6u, a10[2], a11[2], a12[2], a13[2]);
-    store(px0 + 7u, a10[3], a11[3], a12[3], a13[3]);
-    store(px0 + 8u, a20[0], a21[0], a22[0], a23[0]);
-    store(px0 + 9u, a20[1], a21[1], a22[1], a23[1]);
-    store(px0 + 10u, a20[2], a21[2], a22[2], a23[2]);
-    store(px0 + 11u, a20[3], a21[3], a22[3], a23[3]);
-    store(px0 + 12u, a30[0], a31[0], a32[0], a33[0]);
-    store(px0 + 13u, a30[1], a31[1], a32[1], a33[1]);
-    store(px0 + 14u, a30[2], a31[2], a32[2], a33[2]);
-    store(px0 + 15u, a30[3], a31[3], a32[3], a33[3]);
+    store(px0, b.a00[0], b.a01[0], b.a02[0], b.a03[0]);
+    store(px0 + 1u, b.a00[1], b.a01[1], b.a02[1], b.a03[1]);
+    store(px0 + 2u, b.a00[2], b.a01[2], b.a02[2], b.a03[2]);
+    store(px0 + 3u, b.a00[3], b.a01[3], b.a02[3], b.a03[3]);
+    store(px0 + 4u, b.a10[0], b.a11[0], b.a12[0], b.a13[0]);
+    store(px0 + 5u, b.a10[1], b.a11[1], b.a12[1], b.a13[1]);
+    store(px0 + 6u, b.a10[2], b.a11[2], b.a12[2], b.a13[2]);
+    store(px0 + 7u, b.a10[3], b.a11[3], b.a12[3], b.a13[3]);
+    store(px0 + 8u, b.a20[0], b.a21[0], b.a22[0], b.a23[0]);
+    store(px0 + 9u, b.a20[1], b.a21[1], b.a22[1], b.a23[1]);
+    store(px0 + 10u, b.a20[2], b.a21[2], b.a22[2], b.a23[2]);
+    store(px0 + 11u, b.a20[3], b.a21[3], b.a22[3], b.a23[3]);
+    store(px0 + 12u, b.a30[0], b.a31[0], b.a32[0], b.a33[0]);
+    store(px0 + 13u, b.a30[1], b.a31[1], b.a32[1], b.a33[1]);
+    store(px0 + 14u, b.a30[2], b.a31[2], b.a32[2], b.a33[2]);
+    store(px0 + 15u, b.a30[3], b.a31[3], b.a32[3], b.a33[3]);
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let px0 = (gid.x + gid.y * groups.x * WG) * 16u;
+    if px0 >= p.pixels {
+        return;
+    }
+    let o0 = p.group * 16u;
+    let b = accumulate(px0);
+    store4(px0, o0, b.a00); store4(px0, o0 + 4u, b.a01); store4(px0, o0 + 8u, b.a02); store4(px0, o0 + 12u, b.a03);
+    store4(px0 + 4u, o0, b.a10); store4(px0 + 4u, o0 + 4u, b.a11);
+    store4(px0 + 4u, o0 + 8u, b.a12); store4(px0 + 4u, o0 + 12u, b.a13);
+    store4(px0 + 8u, o0, b.a20); store4(px0 + 8u, o0 + 4u, b.a21);
+    store4(px0 + 8u, o0 + 8u, b.a22); store4(px0 + 8u, o0 + 12u, b.a23);
+    store4(px0 + 12u, o0, b.a30); store4(px0 + 12u, o0 + 4u, b.a31);
+    store4(px0 + 12u, o0 + 8u, b.a32); store4(px0 + 12u, o0 + 12u, b.a33);
 }

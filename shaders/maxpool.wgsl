@@ -4,6 +4,8 @@
 //   backward: dx[p, iy, ix] = Σ dy[p, oy, ox] over the outputs whose window covers (iy, ix) and chose it,
 //             summed in output order (gather form: no atomics, deterministic, right for overlapping windows)
 // One element per invocation (an output forward, an input backward); grids past 65535 workgroups fold into y.
+// The window and stride are pipeline constants: the loops unroll and the divisions by the stride become
+// shifts or multiplications (lavapipe has no vector division).
 
 struct Params {
     planes: u32, // batch·channels in this piece
@@ -11,10 +13,13 @@ struct Params {
     width: u32,
     out_h: u32,
     out_w: u32,
-    window: u32,
-    stride: u32,
+    window: u32, // = WINDOW
+    stride: u32, // = STRIDE
     base: u32,   // whole-input index of this piece's first element
 }
+
+override WINDOW: u32 = 2u;
+override STRIDE: u32 = 2u;
 
 const WG: u32 = 64u;
 
@@ -34,12 +39,12 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let r = o - plane * out_plane;
     let oy = r / p.out_w;
     let ox = r - oy * p.out_w;
-    let corner = plane * p.height * p.width + oy * p.stride * p.width + ox * p.stride;
+    let corner = plane * p.height * p.width + oy * STRIDE * p.width + ox * STRIDE;
     var best = corner;
     var best_value = x[corner];
-    for (var wy = 0u; wy < p.window; wy++) {
+    for (var wy = 0u; wy < WINDOW; wy++) {
         let row = corner + wy * p.width;
-        for (var wx = 0u; wx < p.window; wx++) {
+        for (var wx = 0u; wx < WINDOW; wx++) {
             let v = x[row + wx];
             // Strictly greater: the first maximum wins ties.
             if v > best_value {
@@ -67,12 +72,21 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let r = i - plane * in_plane;
     let iy = r / p.width;
     let ix = r - iy * p.width;
-    // The outputs whose window covers (iy, ix): o·stride <= i < o·stride + window.
-    let oy0 = (max(iy + 1u, p.window) - p.window + p.stride - 1u) / p.stride;
-    let oy1 = min(iy / p.stride + 1u, p.out_h);
-    let ox0 = (max(ix + 1u, p.window) - p.window + p.stride - 1u) / p.stride;
-    let ox1 = min(ix / p.stride + 1u, p.out_w);
     let me = p.base + i;
+    if STRIDE >= WINDOW {
+        // Windows do not overlap: at most one covers (iy, ix).
+        let oy = iy / STRIDE;
+        let ox = ix / STRIDE;
+        let o = (plane * p.out_h + min(oy, p.out_h - 1u)) * p.out_w + min(ox, p.out_w - 1u);
+        let covered = oy < p.out_h && ox < p.out_w && iy - oy * STRIDE < WINDOW && ix - ox * STRIDE < WINDOW;
+        dx[i] = select(0.0, dy[o], covered && chosen[o] == me);
+        return;
+    }
+    // The outputs whose window covers (iy, ix): o·stride <= i < o·stride + window.
+    let oy0 = (max(iy + 1u, WINDOW) - WINDOW + STRIDE - 1u) / STRIDE;
+    let oy1 = min(iy / STRIDE + 1u, p.out_h);
+    let ox0 = (max(ix + 1u, WINDOW) - WINDOW + STRIDE - 1u) / STRIDE;
+    let ox1 = min(ix / STRIDE + 1u, p.out_w);
     var sum = 0.0;
     for (var oy = oy0; oy < oy1; oy++) {
         for (var ox = ox0; ox < ox1; ox++) {

@@ -11,8 +11,16 @@ fn every_gemm_variant_matches_the_cpu() {
     let reports = conformance::check_gemm(&gpu).unwrap();
     assert_eq!(reports.len(), 9, "three variants in three forms");
     for report in &reports {
-        assert!(report.shapes >= 20 || report.kernel.contains("vec4"), "{report:?}");
-        assert!(report.passed(), "{} failed: {:?}", report.kernel, report.mismatches);
+        assert!(
+            report.shapes >= 20 || report.kernel.contains("vec4"),
+            "{report:?}"
+        );
+        assert!(
+            report.passed(),
+            "{} failed: {:?}",
+            report.kernel,
+            report.mismatches
+        );
     }
 }
 
@@ -20,7 +28,11 @@ fn every_gemm_variant_matches_the_cpu() {
 fn a_broken_gemm_fails_the_check() {
     let Some(gpu) = common::gpu() else { return };
     // Test-only breakage: a correct GEMM whose last output element is then overwritten.
-    let broken = |s: &Gemm, a: &GpuBuf<f32>, b: &GpuBuf<f32>, bias: Option<&GpuBuf<f32>>, c: &GpuBuf<f32>| {
+    let broken = |s: &Gemm,
+                  a: &GpuBuf<f32>,
+                  b: &GpuBuf<f32>,
+                  bias: Option<&GpuBuf<f32>>,
+                  c: &GpuBuf<f32>| {
         gpu.gemm(s, a, b, bias, c)?;
         let last = gpu.slice(c, 0, c.len())?;
         let mut values = gpu.download(&last)?;

@@ -35,9 +35,15 @@ fn views_read_and_write_their_own_range() {
     assert!(all[align..2 * align].iter().all(|&x| x == 2.0));
     assert!(all[2 * align..].iter().all(|&x| x == 1.0));
     if align > 1 {
-        assert!(matches!(gpu.slice(&buf, 1, 4), Err(TensorError::Shape { .. })));
+        assert!(matches!(
+            gpu.slice(&buf, 1, 4),
+            Err(TensorError::Shape { .. })
+        ));
     }
-    assert!(matches!(gpu.slice(&buf, 2 * align, 2 * align), Err(TensorError::Shape { .. })));
+    assert!(matches!(
+        gpu.slice(&buf, 2 * align, 2 * align),
+        Err(TensorError::Shape { .. })
+    ));
 }
 
 #[test]

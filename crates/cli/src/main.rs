@@ -5,7 +5,11 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "digits", version, about = "Train and use handwritten-digit classifiers on any GPU, or none")]
+#[command(
+    name = "digits",
+    version,
+    about = "Train and use handwritten-digit classifiers on any GPU, or none"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

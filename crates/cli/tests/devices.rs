@@ -22,7 +22,11 @@ fn devices_lists_every_adapter_and_the_default() {
         return;
     }
     for adapter in &adapters {
-        assert!(stdout.contains(&adapter.info.name), "{} missing from:\n{stdout}", adapter.info.name);
+        assert!(
+            stdout.contains(&adapter.info.name),
+            "{} missing from:\n{stdout}",
+            adapter.info.name
+        );
     }
     assert_eq!(stdout.matches("(default)").count(), 1, "{stdout}");
 }

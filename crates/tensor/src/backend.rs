@@ -40,7 +40,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// A view of `len` elements starting at element `offset`, sharing storage with `buf`.
     ///
     /// On the GPU the offset must be a multiple of [`Backend::view_alignment`] elements.
-    fn slice<T: Element>(&self, buf: &Self::Buf<T>, offset: usize, len: usize) -> Result<Self::Buf<T>>;
+    fn slice<T: Element>(
+        &self,
+        buf: &Self::Buf<T>,
+        offset: usize,
+        len: usize,
+    ) -> Result<Self::Buf<T>>;
 
     /// The element alignment that [`Backend::slice`] offsets need (1 on the CPU).
     fn view_alignment<T: Element>(&self) -> usize;

@@ -85,8 +85,11 @@ impl Report {
     /// Compares another output of the same shape (a kernel with several outputs), counting no new shape.
     pub fn compare_also(&mut self, shape: &str, gpu: &[f32], cpu: &[f32], tol: Tolerance) {
         if gpu.len() != cpu.len() {
-            self.mismatches
-                .push(format!("{shape}: GPU gave {} values, CPU {}", gpu.len(), cpu.len()));
+            self.mismatches.push(format!(
+                "{shape}: GPU gave {} values, CPU {}",
+                gpu.len(),
+                cpu.len()
+            ));
             return;
         }
         for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
@@ -103,25 +106,35 @@ impl Report {
             let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
             self.worst = self.worst.max(ratio);
             if ratio > 1.0 && self.mismatches.len() < 5 {
-                self.mismatches.push(format!("{shape}: [{i}] gpu {g} cpu {c}"));
+                self.mismatches
+                    .push(format!("{shape}: [{i}] gpu {g} cpu {c}"));
             }
         }
     }
 
     /// Compares integer results exactly.
-    pub fn compare_exact<T: PartialEq + std::fmt::Debug>(&mut self, shape: &str, gpu: &[T], cpu: &[T]) {
+    pub fn compare_exact<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        shape: &str,
+        gpu: &[T],
+        cpu: &[T],
+    ) {
         self.shapes += 1;
         self.tolerance = "exact".into();
         if gpu.len() != cpu.len() {
-            self.mismatches
-                .push(format!("{shape}: GPU gave {} values, CPU {}", gpu.len(), cpu.len()));
+            self.mismatches.push(format!(
+                "{shape}: GPU gave {} values, CPU {}",
+                gpu.len(),
+                cpu.len()
+            ));
             return;
         }
         for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
             if g != c {
                 self.worst = f64::INFINITY;
                 if self.mismatches.len() < 5 {
-                    self.mismatches.push(format!("{shape}: [{i}] gpu {g:?} cpu {c:?}"));
+                    self.mismatches
+                        .push(format!("{shape}: [{i}] gpu {g:?} cpu {c:?}"));
                 }
             }
         }
@@ -158,7 +171,11 @@ impl TestRng {
         (0..len)
             .map(|_| {
                 let magnitude = 0.05 + 0.95 * self.unit();
-                if self.next_u64() & 1 == 0 { magnitude } else { -magnitude }
+                if self.next_u64() & 1 == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                }
             })
             .collect()
     }
@@ -201,8 +218,8 @@ pub const GEMM_SHAPES: &[(usize, usize, usize)] = &[
 ];
 
 /// A GEMM implementation under test: the real kernels, or a deliberately broken one in tests.
-pub type GemmFn<'a> =
-    dyn Fn(&Gemm, &GpuBuf<f32>, &GpuBuf<f32>, Option<&GpuBuf<f32>>, &GpuBuf<f32>) -> Result<()> + 'a;
+pub type GemmFn<'a> = dyn Fn(&Gemm, &GpuBuf<f32>, &GpuBuf<f32>, Option<&GpuBuf<f32>>, &GpuBuf<f32>) -> Result<()>
+    + 'a;
 
 /// Checks a GEMM implementation in one transpose form and epilogue against the CPU over [`GEMM_SHAPES`].
 pub fn check_gemm_with(
@@ -230,15 +247,23 @@ pub fn check_gemm_with(
             let out = poisoned(gpu, m * n)?;
             run(&spec, &ga, &gb, epilogue.then_some(&gbias), &out)?;
             let shape = format!("{m}x{n}x{k}{}", if epilogue { "+bias+relu" } else { "" });
-            report.compare(&shape, &gpu.download(&out)?, &cpu.download(&expected)?, Tolerance::for_sum(k));
+            report.compare(
+                &shape,
+                &gpu.download(&out)?,
+                &cpu.download(&expected)?,
+                Tolerance::for_sum(k),
+            );
         }
     }
     Ok(report)
 }
 
+/// A transpose form of GEMM: its name and how it marks a spec.
+type GemmForm = (&'static str, fn(Gemm) -> Gemm);
+
 /// Every GEMM variant in every form.
 pub fn check_gemm(gpu: &Gpu) -> Result<Vec<Report>> {
-    let forms: [(&str, fn(Gemm) -> Gemm); 3] = [
+    let forms: [GemmForm; 3] = [
         ("A·B", |g| g),
         ("Aᵀ·B", Gemm::transpose_a),
         ("A·Bᵀ", Gemm::transpose_b),
@@ -247,10 +272,15 @@ pub fn check_gemm(gpu: &Gpu) -> Result<Vec<Report>> {
     for variant in GemmVariant::ALL {
         for (form_name, form) in forms {
             let name = format!("gemm {variant:?} {form_name}").to_lowercase();
-            let run = |s: &Gemm, a: &GpuBuf<f32>, b: &GpuBuf<f32>, bias: Option<&GpuBuf<f32>>, c: &GpuBuf<f32>| {
-                gpu.gemm_with(variant, s, a, b, bias, c)
-            };
-            reports.push(check_gemm_with(gpu, &name, form, &run, &|s| variant.supports(s))?);
+            let run =
+                |s: &Gemm,
+                 a: &GpuBuf<f32>,
+                 b: &GpuBuf<f32>,
+                 bias: Option<&GpuBuf<f32>>,
+                 c: &GpuBuf<f32>| { gpu.gemm_with(variant, s, a, b, bias, c) };
+            reports.push(check_gemm_with(gpu, &name, form, &run, &|s| {
+                variant.supports(s)
+            })?);
         }
     }
     Ok(reports)

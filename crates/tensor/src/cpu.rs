@@ -47,10 +47,9 @@ impl<T: Element> CpuBuf<T> {
 
     /// Shared access to the elements. Panics if the same storage is being written (an aliasing bug in the caller).
     pub fn read(&self) -> ReadView<'_, T> {
-        let guard = self
-            .data
-            .try_read()
-            .expect("CPU buffer read while it is being written: an operation aliases its input and output");
+        let guard = self.data.try_read().expect(
+            "CPU buffer read while it is being written: an operation aliases its input and output",
+        );
         ReadView {
             guard,
             range: self.range.clone(),
@@ -59,10 +58,9 @@ impl<T: Element> CpuBuf<T> {
 
     /// Exclusive access to the elements. Panics if the same storage is already borrowed (an aliasing bug in the caller).
     pub fn write(&self) -> WriteView<'_, T> {
-        let guard = self
-            .data
-            .try_write()
-            .expect("CPU buffer written while it is borrowed: an operation aliases its input and output");
+        let guard = self.data.try_write().expect(
+            "CPU buffer written while it is borrowed: an operation aliases its input and output",
+        );
         WriteView {
             guard,
             range: self.range.clone(),
@@ -147,7 +145,11 @@ impl Backend for Cpu {
         if offset + len > buf.len() {
             return Err(shape_error(
                 "slice",
-                format!("view {offset}..{} of a buffer of {} elements", offset + len, buf.len()),
+                format!(
+                    "view {offset}..{} of a buffer of {} elements",
+                    offset + len,
+                    buf.len()
+                ),
             ));
         }
         let start = buf.range.start + offset;

@@ -55,7 +55,12 @@ pub(crate) fn shape_error(op: &'static str, detail: impl Into<String>) -> Tensor
 }
 
 /// Checks that a buffer holds exactly `expected` elements.
-pub(crate) fn check_len(op: &'static str, what: &str, actual: usize, expected: usize) -> Result<()> {
+pub(crate) fn check_len(
+    op: &'static str,
+    what: &str,
+    actual: usize,
+    expected: usize,
+) -> Result<()> {
     if actual == expected {
         Ok(())
     } else {

@@ -31,13 +31,19 @@ fn every_shader_parses_and_validates() {
                 continue;
             }
         };
-        let mut validator =
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        );
         if let Err(e) = validator.validate(&module) {
             failures.push(e.emit_to_string_with_path(&source, &name));
         }
     }
-    assert!(failures.is_empty(), "invalid shaders:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invalid shaders:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -56,7 +62,8 @@ fn every_shader_file_is_a_registered_kernel() {
 fn registered_kernels_match_their_files() {
     for kernel in digits_tensor::shaders::ALL {
         let path = shader_dir().join(format!("{}.wgsl", kernel.name));
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let on_disk =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(on_disk, kernel.source, "{}", kernel.name);
     }
 }

@@ -10,7 +10,9 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     let adapters = list_adapters();
     if adapters.is_empty() {
         println!("No GPU adapter found. `--device cpu` runs everything on the CPU backend.");
-        println!("Without a GPU, Mesa's lavapipe provides a Vulkan device on the CPU: apt-get install mesa-vulkan-drivers");
+        println!(
+            "Without a GPU, Mesa's lavapipe provides a Vulkan device on the CPU: apt-get install mesa-vulkan-drivers"
+        );
         return Ok(());
     }
     for adapter in &adapters {
@@ -22,7 +24,10 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
             if adapter.is_default { " (default)" } else { "" },
             info.name
         );
-        println!("    backend: {:?}, type: {:?}", info.backend, info.device_type);
+        println!(
+            "    backend: {:?}, type: {:?}",
+            info.backend, info.device_type
+        );
         println!("    driver: {} {}", info.driver, info.driver_info);
         println!(
             "    limits: {} MiB per storage binding, {} MiB per buffer, {} invocations and {} KiB workgroup memory per workgroup, {} storage buffers per stage",
@@ -33,6 +38,8 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
             limits.max_storage_buffers_per_shader_stage,
         );
     }
-    println!("Choose one with --device INDEX, a part of its name, or a backend (vulkan, metal, dx12, gl); --device cpu for the CPU backend.");
+    println!(
+        "Choose one with --device INDEX, a part of its name, or a backend (vulkan, metal, dx12, gl); --device cpu for the CPU backend."
+    );
     Ok(())
 }

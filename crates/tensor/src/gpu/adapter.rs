@@ -62,9 +62,10 @@ fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let instance = instance(None);
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let default = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-        .ok()
-        .map(|a| a.get_info());
+    let default =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .ok()
+            .map(|a| a.get_info());
     adapters
         .iter()
         .enumerate()

@@ -87,7 +87,8 @@ struct ParamChunk {
 }
 
 const PARAM_CHUNK_BYTES: u64 = 64 * 1024;
-const PARAM_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+const PARAM_USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
 
 /// A buffer (or a view of one) in device memory. `u8` data is packed four to a word.
 pub struct GpuBuf<T> {
@@ -238,7 +239,10 @@ impl Gpu {
                 self.inner.info.name, self.inner.limits.max_buffer_size
             )));
         }
-        let scope = self.inner.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = self
+            .inner
+            .device
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: class,
@@ -270,7 +274,10 @@ impl Gpu {
     /// load where a storage load costs one load per invocation.
     pub(crate) fn new_uniform_buf<T: Element>(&self, len: usize) -> Result<GpuBuf<T>> {
         Ok(GpuBuf {
-            raw: self.allocate(padded_bytes::<T>(len), STORAGE_USAGE | wgpu::BufferUsages::UNIFORM)?,
+            raw: self.allocate(
+                padded_bytes::<T>(len),
+                STORAGE_USAGE | wgpu::BufferUsages::UNIFORM,
+            )?,
             offset: 0,
             len,
             _element: PhantomData,
@@ -291,12 +298,19 @@ impl Gpu {
             encoder: self
                 .inner
                 .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") }),
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("step"),
+                }),
             params: Vec::new(),
         }
     }
 
-    fn pipeline(&self, kernel: &'static Kernel, entry: &'static str, constants: &[(&'static str, f64)]) -> Arc<Pipeline> {
+    fn pipeline(
+        &self,
+        kernel: &'static Kernel,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Arc<Pipeline> {
         let key = format!("{}:{entry}:{constants:?}", kernel.name);
         if let Some(found) = lock(&self.inner.pipelines).get(&key) {
             return found.clone();
@@ -304,27 +318,29 @@ impl Gpu {
         let module = lock(&self.inner.modules)
             .entry(kernel.name)
             .or_insert_with(|| {
-                self.inner.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name),
-                    source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
-                })
+                self.inner
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                    })
             })
             .clone();
-        let pipeline = self
-            .inner
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&key),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    // Kernels initialise the workgroup memory they read; zeroing it again is wasted work.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+        let pipeline =
+            self.inner
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&key),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        // Kernels initialise the workgroup memory they read; zeroing it again is wasted work.
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
         let layout = pipeline.get_bind_group_layout(0);
         let compiled = Arc::new(Pipeline { pipeline, layout });
         lock(&self.inner.pipelines).insert(key, compiled.clone());
@@ -350,7 +366,10 @@ impl Gpu {
                 bytes: Vec::with_capacity(PARAM_CHUNK_BYTES as usize),
             });
         }
-        let chunk = recording.params.last_mut().expect("a chunk was just ensured");
+        let chunk = recording
+            .params
+            .last_mut()
+            .expect("a chunk was just ensured");
         let param_offset = chunk.bytes.len() as u64;
         chunk.bytes.extend_from_slice(d.params);
         chunk.bytes.resize((param_offset + slot) as usize, 0);
@@ -374,11 +393,14 @@ impl Gpu {
                 }),
             });
         }
-        let bind_group = self.inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(d.kernel.name),
-            layout: &pipeline.layout,
-            entries: &entries,
-        });
+        let bind_group = self
+            .inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(d.kernel.name),
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
         let pass = match &mut recording.pass {
             Some(pass) => pass,
             slot @ None => {
@@ -415,7 +437,9 @@ impl Gpu {
         if let Some(mut recording) = recording {
             recording.pass = None;
             for chunk in &recording.params {
-                self.inner.queue.write_buffer(&chunk.buffer.buffer, 0, &chunk.bytes);
+                self.inner
+                    .queue
+                    .write_buffer(&chunk.buffer.buffer, 0, &chunk.bytes);
             }
             self.inner.queue.submit([recording.encoder.finish()]);
         }
@@ -436,10 +460,19 @@ impl Gpu {
     /// Records a copy of `buf` into a fresh staging buffer and submits it.
     fn stage_for_read<T: Element>(&self, buf: &GpuBuf<T>) -> Result<Arc<PooledBuffer>> {
         let bytes = buf.bytes();
-        let staging = self.allocate(bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
+        let staging = self.allocate(
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?;
         if bytes > 0 {
             self.with_encoder(|encoder| {
-                encoder.copy_buffer_to_buffer(&buf.raw.buffer, buf.offset, &staging.buffer, 0, bytes)
+                encoder.copy_buffer_to_buffer(
+                    &buf.raw.buffer,
+                    buf.offset,
+                    &staging.buffer,
+                    0,
+                    bytes,
+                )
             });
         }
         self.submit()?;
@@ -455,7 +488,9 @@ fn record_failure(slot: &Mutex<Option<String>>, message: String) {
 
 /// Locks a mutex, recovering from poisoning: the guarded caches stay consistent even if a holder panicked.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Backend for Gpu {
@@ -484,7 +519,9 @@ impl Backend for Gpu {
         self.submit()?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let whole = bytes.len() / 4 * 4;
-        self.inner.queue.write_buffer(&buf.raw.buffer, buf.offset, &bytes[..whole]);
+        self.inner
+            .queue
+            .write_buffer(&buf.raw.buffer, buf.offset, &bytes[..whole]);
         if whole < bytes.len() {
             let mut tail = [0u8; 4];
             tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
@@ -497,7 +534,13 @@ impl Backend for Gpu {
 
     fn download<T: Element>(&self, buf: &GpuBuf<T>) -> Result<Vec<T>> {
         let staging = self.stage_for_read(buf)?;
-        Readback::pending(self.inner.device.clone(), staging, buf.len, self.inner.failure.clone()).wait()
+        Readback::pending(
+            self.inner.device.clone(),
+            staging,
+            buf.len,
+            self.inner.failure.clone(),
+        )
+        .wait()
     }
 
     fn download_async<T: Element>(&self, buf: &GpuBuf<T>) -> Result<Readback<T>> {
@@ -512,14 +555,20 @@ impl Backend for Gpu {
 
     fn copy<T: Element>(&self, src: &GpuBuf<T>, dst: &GpuBuf<T>) -> Result<()> {
         check_len("copy", "destination", dst.len, src.len)?;
-        if std::mem::size_of::<T>() < 4 && src.len % 4 != 0 {
+        if std::mem::size_of::<T>() < 4 && !src.len.is_multiple_of(4) {
             return Err(shape_error(
                 "copy",
                 format!("{} {}s do not fill whole words", src.len, T::NAME),
             ));
         }
         self.with_encoder(|encoder| {
-            encoder.copy_buffer_to_buffer(&src.raw.buffer, src.offset, &dst.raw.buffer, dst.offset, src.bytes())
+            encoder.copy_buffer_to_buffer(
+                &src.raw.buffer,
+                src.offset,
+                &dst.raw.buffer,
+                dst.offset,
+                src.bytes(),
+            )
         });
         Ok(())
     }
@@ -532,14 +581,20 @@ impl Backend for Gpu {
         if offset + len > buf.len {
             return Err(shape_error(
                 "slice",
-                format!("view {offset}..{} of a buffer of {} elements", offset + len, buf.len),
+                format!(
+                    "view {offset}..{} of a buffer of {} elements",
+                    offset + len,
+                    buf.len
+                ),
             ));
         }
         let align = self.view_alignment::<T>();
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(shape_error(
                 "slice",
-                format!("offset {offset} is not a multiple of the device's view alignment of {align} elements"),
+                format!(
+                    "offset {offset} is not a multiple of the device's view alignment of {align} elements"
+                ),
             ));
         }
         Ok(GpuBuf {

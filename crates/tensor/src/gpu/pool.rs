@@ -44,13 +44,21 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
 }
 
 /// Takes a free buffer of the class, or returns `None` so the caller allocates one.
-pub(crate) fn take(pool: &Arc<Mutex<Pool>>, class: u64, usage: wgpu::BufferUsages) -> Option<Arc<PooledBuffer>> {
+pub(crate) fn take(
+    pool: &Arc<Mutex<Pool>>,
+    class: u64,
+    usage: wgpu::BufferUsages,
+) -> Option<Arc<PooledBuffer>> {
     let buffer = pool.lock().ok()?.free.get_mut(&(class, usage))?.pop()?;
     Some(wrap(pool, buffer, usage))
 }
 
 /// Puts a newly created buffer under the pool's management.
-pub(crate) fn wrap(pool: &Arc<Mutex<Pool>>, buffer: wgpu::Buffer, usage: wgpu::BufferUsages) -> Arc<PooledBuffer> {
+pub(crate) fn wrap(
+    pool: &Arc<Mutex<Pool>>,
+    buffer: wgpu::Buffer,
+    usage: wgpu::BufferUsages,
+) -> Arc<PooledBuffer> {
     Arc::new(PooledBuffer {
         buffer,
         usage,

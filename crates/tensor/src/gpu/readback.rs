@@ -46,7 +46,10 @@ impl<T: Element> Readback<T> {
         staging
             .buffer
             .map_async(wgpu::MapMode::Read, .., move |result| {
-                done.store(if result.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
+                done.store(
+                    if result.is_ok() { MAPPED } else { FAILED },
+                    Ordering::Release,
+                );
             });
         Readback {
             state: State::Pending {
@@ -71,16 +74,17 @@ impl<T: Element> Readback<T> {
     /// Waits for the data.
     pub fn wait(mut self) -> Result<Vec<T>> {
         if let State::Pending { device, .. } = &self.state {
-            device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| TensorError::Device {
-                device: "gpu".into(),
-                detail: e.to_string(),
-            })?;
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| TensorError::Device {
+                    device: "gpu".into(),
+                    detail: e.to_string(),
+                })?;
         }
-        self.take_if_done()?
-            .ok_or_else(|| TensorError::Device {
-                device: "gpu".into(),
-                detail: "readback did not complete after waiting for the device".into(),
-            })
+        self.take_if_done()?.ok_or_else(|| TensorError::Device {
+            device: "gpu".into(),
+            detail: "readback did not complete after waiting for the device".into(),
+        })
     }
 
     fn take_if_done(&mut self) -> Result<Option<Vec<T>>> {
@@ -106,9 +110,11 @@ impl<T: Element> Readback<T> {
                 }
                 MAPPED => {
                     let data = {
-                        let view = staging.buffer.get_mapped_range(..).map_err(|e| TensorError::Device {
-                            device: "gpu".into(),
-                            detail: e.to_string(),
+                        let view = staging.buffer.get_mapped_range(..).map_err(|e| {
+                            TensorError::Device {
+                                device: "gpu".into(),
+                                detail: e.to_string(),
+                            }
                         })?;
                         let bytes = len * std::mem::size_of::<T>();
                         bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes])

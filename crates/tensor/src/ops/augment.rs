@@ -124,7 +124,7 @@ impl Augment {
                 ),
             ));
         }
-        if !data.is_multiple_of(image) {
+        if data / image * image != data {
             return Err(shape_error(
                 OP,
                 format!(

@@ -7,10 +7,13 @@
 //! The two backends compute the same function by different algorithms:
 //! - CPU: im2col into a per-thread scratch buffer and a `matrixmultiply` GEMM per image, parallel over the
 //!   batch with rayon; the weight gradient sums fixed chunks of the batch in a fixed order.
-//! - GPU: implicit GEMMs with no im2col buffer (`shaders/conv2d_*.wgsl`): each invocation computes a block
-//!   of outputs from the input directly, with the weights re-laid out first (`shaders/conv2d_weights.wgsl`)
-//!   so that they load as vec4 along the block's channels. Every output is summed by one invocation in a
-//!   fixed order, so results are bit-identical run to run.
+//! - GPU: implicit GEMMs with no im2col buffer. `shaders/conv2d.wgsl` computes the forward pass and, as
+//!   the transposed convolution of the output gradient, the input gradient: each invocation computes 16
+//!   pixels × 16 channels from the input directly, with the weights re-laid out
+//!   (`shaders/conv2d_layout.wgsl`) into 64 KiB windows bound as a uniform buffer, which every invocation
+//!   reads at the same index. `shaders/conv2d_backward_weight.wgsl` sums the weight and bias gradients
+//!   over fixed slices of the batch, then the slices in order. Every value is summed by one invocation in a
+//!   fixed order, with no atomics, so results are bit-identical run to run.
 //!
 //! ```
 //! use digits_tensor::{Backend, Conv2d, ConvOps, Cpu};
@@ -795,6 +798,12 @@ impl Gpu {
             workgroups: self.grid_1d((items as u64).div_ceil(WG))?,
         })?;
 
+        // Planes of whole vec4s take the kernel's vec4 stores.
+        let entry = if (d.out_h * d.out_w) & 3 == 0 {
+            "main_vec4"
+        } else {
+            "main"
+        };
         let per_piece =
             images_per_piece::<f32>(self, op, d.images, &[d.in_image(), d.out_image()])?;
         for first in (0..d.images).step_by(per_piece) {
@@ -834,7 +843,7 @@ impl Gpu {
                     let w = self.slice(&relaid, (group * windows + window) * block, WINDOW)?;
                     self.dispatch(Dispatch {
                         kernel: &shaders::CONV2D,
-                        entry: "main",
+                        entry,
                         constants: &[("DILATION", d.dilation as f64)],
                         params: bytemuck::bytes_of(&params),
                         buffers: &[x.binding(), w.binding(), b.binding(), y.binding()],

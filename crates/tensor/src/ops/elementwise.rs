@@ -42,6 +42,8 @@ pub trait ElementwiseOps: Backend {
     /// Sets every element to `value`.
     fn fill(&self, x: &Self::Buf<f32>, value: f32) -> Result<()>;
     /// Gathers and normalises rows of u8 data (see [`Gather`]); `out` holds `count · row_len` values.
+    /// An index past the data's rows is an error on the CPU; the GPU cannot see the indices without a
+    /// readback, so there it reads as a row of zero bytes.
     fn gather_normalize(
         &self,
         spec: &Gather,

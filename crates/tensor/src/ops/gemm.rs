@@ -62,11 +62,29 @@ impl Gemm {
 
     fn check(&self, a: usize, b: usize, bias: Option<usize>, c: usize) -> Result<()> {
         if self.transpose_a && self.transpose_b {
-            return Err(shape_error("gemm", "Aᵀ·Bᵀ is not supported; swap the operands"));
+            return Err(shape_error(
+                "gemm",
+                "Aᵀ·Bᵀ is not supported; swap the operands",
+            ));
         }
-        check_len("gemm", &format!("A ({}x{})", self.m, self.k), a, self.m * self.k)?;
-        check_len("gemm", &format!("B ({}x{})", self.k, self.n), b, self.k * self.n)?;
-        check_len("gemm", &format!("C ({}x{})", self.m, self.n), c, self.m * self.n)?;
+        check_len(
+            "gemm",
+            &format!("A ({}x{})", self.m, self.k),
+            a,
+            self.m * self.k,
+        )?;
+        check_len(
+            "gemm",
+            &format!("B ({}x{})", self.k, self.n),
+            b,
+            self.k * self.n,
+        )?;
+        check_len(
+            "gemm",
+            &format!("C ({}x{})", self.m, self.n),
+            c,
+            self.m * self.n,
+        )?;
         if let Some(bias) = bias {
             check_len("gemm", "bias", bias, self.n)?;
         }
@@ -159,11 +177,11 @@ impl GemmVariant {
         match self {
             GemmVariant::Vec4 => {
                 if spec.transpose_b {
-                    spec.k % 4 == 0
+                    spec.k.is_multiple_of(4)
                 } else if spec.transpose_a {
-                    spec.m % 4 == 0 && spec.n % 4 == 0
+                    spec.m.is_multiple_of(4) && spec.n.is_multiple_of(4)
                 } else {
-                    spec.k % 4 == 0 && spec.n % 4 == 0
+                    spec.k.is_multiple_of(4) && spec.n.is_multiple_of(4)
                 }
             }
             GemmVariant::Scalar | GemmVariant::Tiled => true,
@@ -205,7 +223,10 @@ impl Gpu {
     ) -> Result<()> {
         spec.check(a.len(), b.len(), bias.map(GpuBuf::len), c.len())?;
         if !variant.supports(spec) {
-            return Err(shape_error("gemm", format!("{variant:?} kernel cannot compute {spec:?}")));
+            return Err(shape_error(
+                "gemm",
+                format!("{variant:?} kernel cannot compute {spec:?}"),
+            ));
         }
         if spec.m * spec.n == 0 {
             return Ok(());
@@ -217,7 +238,9 @@ impl Gpu {
         if spec.k == 0 {
             return Err(shape_error("gemm", "k = 0: nothing to multiply"));
         }
-        let flags = u32::from(bias.is_some()) | (u32::from(spec.relu) << 1) | (u32::from(spec.transpose_a) << 2)
+        let flags = u32::from(bias.is_some())
+            | (u32::from(spec.relu) << 1)
+            | (u32::from(spec.transpose_a) << 2)
             | (u32::from(spec.transpose_b) << 3);
         let params = GemmParams {
             m: spec.m as u32,
@@ -232,13 +255,21 @@ impl Gpu {
                     (false, true) => "nt",
                     _ => "tn",
                 };
-                let groups = [spec.n.div_ceil(8 * 8) as u32, spec.m.div_ceil(8 * 16) as u32, 1];
+                let groups = [
+                    spec.n.div_ceil(8 * 8) as u32,
+                    spec.m.div_ceil(8 * 16) as u32,
+                    1,
+                ];
                 (&shaders::GEMM_VEC4, entry, groups)
             }
             GemmVariant::Scalar => (
                 &shaders::GEMM_SCALAR,
                 "main",
-                [spec.n.div_ceil(8 * 4) as u32, spec.m.div_ceil(8 * 4) as u32, 1],
+                [
+                    spec.n.div_ceil(8 * 4) as u32,
+                    spec.m.div_ceil(8 * 4) as u32,
+                    1,
+                ],
             ),
             GemmVariant::Tiled => (
                 &shaders::GEMM_TILED,
@@ -248,7 +279,15 @@ impl Gpu {
         };
         let max = self.limits().max_compute_workgroups_per_dimension;
         if workgroups[0] > max || workgroups[1] > max {
-            return self.gemm_in_row_chunks(variant, spec, a, b, bias, c, spec.m / 2 * spec.k.max(spec.n));
+            return self.gemm_in_row_chunks(
+                variant,
+                spec,
+                a,
+                b,
+                bias,
+                c,
+                spec.m / 2 * spec.k.max(spec.n),
+            );
         }
         // Without a bias, A stands in for the unused binding (both are read-only, so this is legal).
         let bias = bias.unwrap_or(a);
@@ -285,8 +324,10 @@ impl Gpu {
         let align = self.view_alignment::<f32>();
         // Rows per band: as many as fit, rounded so that every band starts at an aligned offset.
         let widest = spec.k.max(spec.n);
-        let mut rows = (limit / widest).min(65535 * 32).max(1);
-        while rows > 1 && (rows * spec.k % align != 0 || rows * spec.n % align != 0) {
+        let mut rows = (limit / widest).clamp(1, 65535 * 32);
+        while rows > 1
+            && (!(rows * spec.k).is_multiple_of(align) || !(rows * spec.n).is_multiple_of(align))
+        {
             rows -= 1;
         }
         let mut row = 0;

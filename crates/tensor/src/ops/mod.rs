@@ -26,6 +26,13 @@ pub trait Ops:
 }
 
 impl<B> Ops for B where
-    B: GemmOps + ElementwiseOps + ReduceOps + OptimOps + ConvOps + PoolOps + DropoutOps + AugmentOps
+    B: GemmOps
+        + ElementwiseOps
+        + ReduceOps
+        + OptimOps
+        + ConvOps
+        + PoolOps
+        + DropoutOps
+        + AugmentOps
 {
 }

@@ -162,6 +162,7 @@ impl PoolOps for Cpu {
     ) -> Result<()> {
         spec.check("max_pool2d", input.len(), out.len(), argmax.len())?;
         let x = input.read();
+        let x: &[f32] = &x;
         let (mut y, mut arg) = (out.write(), argmax.write());
         let (in_plane, out_plane) = (spec.in_plane(), spec.out_plane());
         let (oh, ow, w) = (spec.out_height(), spec.out_width(), spec.width);
@@ -174,10 +175,11 @@ impl PoolOps for Cpu {
                     for wy in 0..spec.window {
                         let row = corner + wy * w;
                         for (i, &v) in (row..).zip(&x[row..row + spec.window]) {
-                            // Strictly greater: the first maximum wins ties.
-                            if v > best_value {
-                                (best, best_value) = (i, v);
-                            }
+                            // Strictly greater: the first maximum wins ties. Selects, not branches:
+                            // which value wins is a coin toss the branch predictor would lose.
+                            let better = v > best_value;
+                            best = if better { i } else { best };
+                            best_value = if better { v } else { best_value };
                         }
                     }
                     y[oy * ow + ox] = best_value;
@@ -207,6 +209,7 @@ impl PoolOps for Cpu {
             argmax.len(),
         )?;
         let (dy, arg) = (grad_out.read(), argmax.read());
+        let (dy, arg): (&[f32], &[u32]) = (&dy, &arg);
         let mut dx = grad_in.write();
         let (in_plane, out_plane) = (spec.in_plane(), spec.out_plane());
         // Scatter in output order: each input receives the gradients that chose it in the same order as the
@@ -297,7 +300,10 @@ impl PoolOps for Gpu {
             self.dispatch(Dispatch {
                 kernel: &shaders::MAXPOOL,
                 entry: "forward",
-                constants: &[],
+                constants: &[
+                    ("WINDOW", spec.window as f64),
+                    ("STRIDE", spec.stride as f64),
+                ],
                 params: bytemuck::bytes_of(&params),
                 buffers: &[x.binding(), y.binding(), arg.binding()],
                 workgroups: self.grid_1d(((n * out_image) as u64).div_ceil(WG))?,
@@ -329,7 +335,10 @@ impl PoolOps for Gpu {
             self.dispatch(Dispatch {
                 kernel: &shaders::MAXPOOL,
                 entry: "backward",
-                constants: &[],
+                constants: &[
+                    ("WINDOW", spec.window as f64),
+                    ("STRIDE", spec.stride as f64),
+                ],
                 params: bytemuck::bytes_of(&params),
                 buffers: &[dy.binding(), arg.binding(), dx.binding()],
                 workgroups: self.grid_1d(((n * in_image) as u64).div_ceil(WG))?,

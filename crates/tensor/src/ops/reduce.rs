@@ -51,6 +51,8 @@ pub trait ReduceOps: Backend {
     /// `grad = (softmax - onehot(label)) · grad_scale` when `grad` is given, and
     /// `stats[0] += Σ_rows -log softmax[label]`, `stats[1] += number of rows whose argmax equals the label`.
     /// `stats` has 2 elements and accumulates across calls (an epoch's running loss and accuracy).
+    /// A label `>= classes` is an error on the CPU; the GPU cannot see the labels without a readback and
+    /// clamps it to `classes - 1`.
     fn softmax_cross_entropy(
         &self,
         spec: &SoftmaxCrossEntropy,
