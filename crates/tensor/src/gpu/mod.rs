@@ -198,6 +198,13 @@ impl Gpu {
         self.inner.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// The kernels (WGSL file stems) that have at least one compiled pipeline on this device.
+    pub fn compiled_kernels(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = lock(&self.inner.modules).keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Bytes held in the buffer pool (live and free).
     pub fn pool_bytes(&self) -> u64 {
         lock(&self.inner.pool).allocated_bytes
