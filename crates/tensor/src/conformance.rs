@@ -215,6 +215,19 @@ pub const GEMM_SHAPES: &[(usize, usize, usize)] = &[
     (64, 128, 1600),
     (64, 10, 128),
     (257, 129, 68),
+    // Whole vec4s in every dimension, so that the vec4 kernel (which needs them) also sees 20 shapes.
+    (4, 4, 4),
+    (8, 12, 20),
+    (16, 16, 16),
+    (28, 36, 44),
+    (36, 100, 68),
+    (48, 56, 72),
+    (60, 68, 4),
+    (120, 8, 200),
+    (8, 200, 120),
+    (124, 132, 12),
+    (132, 60, 260),
+    (260, 12, 128),
 ];
 
 /// A GEMM implementation under test: the real kernels, or a deliberately broken one in tests.
