@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
+use crate::ops::gemm::sgemm;
 use crate::{Backend, Element, ElementwiseOps, Result, TensorError, shaders};
 
 /// A convolution of `[batch, in_channels, height, width]` by weights `[out_channels, in_channels, kh, kw]`
@@ -294,51 +295,6 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// Images the weight gradient sums per partial: fixed (not derived from the thread count), so the sum's
 /// order, and with it every bit of the result, is the same on every machine.
 const WEIGHT_GRAD_CHUNK: usize = 8;
-
-/// `c[m,n] = a[m,k]·b[k,n] (+ c if accumulate)`, with row and column strides for a and b, c row-major.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    (m, k, n): (usize, usize, usize),
-    a: &[f32],
-    (rsa, csa): (usize, usize),
-    b: &[f32],
-    (rsb, csb): (usize, usize),
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    if m * n == 0 {
-        return;
-    }
-    assert!(
-        (m - 1) * rsa + (k.max(1) - 1) * csa < a.len().max(1) || k == 0,
-        "sgemm: A out of bounds"
-    );
-    assert!(
-        (k.max(1) - 1) * rsb + (n - 1) * csb < b.len().max(1) || k == 0,
-        "sgemm: B out of bounds"
-    );
-    assert!(c.len() >= m * n, "sgemm: C out of bounds");
-    // SAFETY: the asserts above keep every strided access of A and B in bounds, C holds m×n row-major
-    // elements and is exclusively borrowed.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
 
 /// Whether the im2col matrix of an image is the image itself (1×1 kernel, stride 1, no padding).
 fn is_pointwise(s: &Conv2d) -> bool {

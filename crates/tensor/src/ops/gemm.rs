@@ -5,6 +5,8 @@ use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::{Backend, Result, shaders};
 
+use rayon::prelude::*;
+
 /// Shape and options of a row-major GEMM: `C[m,n] = op(A)·op(B) (+ bias[n]) (ReLU)`.
 ///
 /// `A` is `[m,k]`, or `[k,m]` when `transpose_a`; `B` is `[k,n]`, or `[n,k]` when `transpose_b`.
@@ -92,6 +94,55 @@ impl Gemm {
     }
 }
 
+/// Multiply-adds below which the CPU GEMM runs on one thread (splitting costs more than it saves).
+const PARALLEL_GEMM_MACS: usize = 1 << 18;
+
+/// `c[m,n] = a[m,k]·b[k,n] (+ c if accumulate)`, with row and column strides for a and b, c row-major, on
+/// the calling thread: callers parallelise around it (rayon), so that one thread pool serves every op.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    if m * n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * rsa + (k.max(1) - 1) * csa < a.len().max(1) || k == 0,
+        "sgemm: A out of bounds"
+    );
+    assert!(
+        (k.max(1) - 1) * rsb + (n - 1) * csb < b.len().max(1) || k == 0,
+        "sgemm: B out of bounds"
+    );
+    assert!(c.len() >= m * n, "sgemm: C out of bounds");
+    // SAFETY: the asserts above keep every strided access of A and B in bounds, C holds m×n row-major
+    // elements and is exclusively borrowed.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
 /// GEMM on a backend.
 pub trait GemmOps: Backend {
     /// Computes `c = op(a)·op(b) (+ bias) (ReLU)` as `spec` describes; `c` is overwritten.
@@ -120,28 +171,26 @@ impl GemmOps for Cpu {
         let Gemm { m, n, k, .. } = *spec;
         let (rsa, csa) = if spec.transpose_a { (1, m) } else { (k, 1) };
         let (rsb, csb) = if spec.transpose_b { (1, k) } else { (n, 1) };
-        if m * n > 0 {
-            // SAFETY: the strides describe `a` as m×k, `b` as k×n and `c` as m×n, all in bounds (checked above),
-            // and `c` is exclusively borrowed.
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    rsa as isize,
-                    csa as isize,
-                    b.as_ptr(),
-                    rsb as isize,
-                    csb as isize,
-                    0.0,
-                    c.as_mut_ptr(),
-                    n as isize,
-                    1,
+        // Row blocks of C in parallel, each one single-threaded GEMM; small products stay on one thread.
+        let rows = if m * n * k < PARALLEL_GEMM_MACS {
+            m.max(1)
+        } else {
+            m.div_ceil(rayon::current_num_threads()).max(1)
+        };
+        c.par_chunks_mut(rows * n.max(1))
+            .enumerate()
+            .for_each(|(i, c)| {
+                let (i0, rows) = (i * rows, c.len() / n.max(1));
+                sgemm(
+                    (rows, k, n),
+                    &a[i0 * rsa..],
+                    (rsa, csa),
+                    &b,
+                    (rsb, csb),
+                    c,
+                    false,
                 );
-            }
-        }
+            });
         if let Some(bias) = bias {
             let bias = bias.read();
             for row in c.chunks_exact_mut(n) {
