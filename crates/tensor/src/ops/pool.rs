@@ -168,6 +168,31 @@ impl PoolOps for Cpu {
         let (oh, ow, w) = (spec.out_height(), spec.out_width(), spec.width);
         let plane = |(p, (y, arg)): (usize, (&mut [f32], &mut [u32]))| {
             let base = p * in_plane;
+            if spec.window == 2 && spec.stride == 2 {
+                // The common case with its window unrolled: the same candidates in the same order as the
+                // general loop below, 3× faster (the loops over the window do not vectorise or unroll).
+                for oy in 0..oh {
+                    let top = base + 2 * oy * w;
+                    let (r0, r1) = (&x[top..top + 2 * ow], &x[top + w..top + w + 2 * ow]);
+                    let (y, arg) = (&mut y[oy * ow..][..ow], &mut arg[oy * ow..][..ow]);
+                    for (ox, (y, arg)) in y.iter_mut().zip(arg.iter_mut()).enumerate() {
+                        let c = 2 * ox;
+                        let (mut best, mut best_value) = (top + c, r0[c]);
+                        for (i, v) in [
+                            (top + c + 1, r0[c + 1]),
+                            (top + w + c, r1[c]),
+                            (top + w + c + 1, r1[c + 1]),
+                        ] {
+                            let better = v > best_value;
+                            best = if better { i } else { best };
+                            best_value = if better { v } else { best_value };
+                        }
+                        *y = best_value;
+                        *arg = best as u32;
+                    }
+                }
+                return;
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     let corner = base + oy * spec.stride * w + ox * spec.stride;
