@@ -211,6 +211,30 @@ fn store4(px: u32, o0: u32, a: mat4x4<f32>) {
     }
 }
 
+// Picks one of four values by a loop variable with selects: the epilogues below loop over the block's
+// pixels instead of storing all 256 values written out, which made up most of the kernel's code and
+// tripled its compile time on lavapipe (it compiles at the first dispatch). Selects keep the accumulators
+// indexed by constants only: indexing them with a variable would move them out of registers.
+fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, i: u32) -> vec4<f32> {
+    return select(select(select(v0, v1, i == 1u), v2, i == 2u), v3, i == 3u);
+}
+
+// Pixel quad q's accumulator of one channel quad, given that channel quad's four (one per pixel quad).
+fn pick_quad(m0: mat4x4<f32>, m1: mat4x4<f32>, m2: mat4x4<f32>, m3: mat4x4<f32>, q: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        pick(m0[0], m1[0], m2[0], m3[0], q),
+        pick(m0[1], m1[1], m2[1], m3[1], q),
+        pick(m0[2], m1[2], m2[2], m3[2], q),
+        pick(m0[3], m1[3], m2[3], m3[3], q),
+    );
+}
+
+// Pixel i's 4 channels of one channel quad (column i % 4 of pixel quad i / 4's accumulator).
+fn pick_pixel(m0: mat4x4<f32>, m1: mat4x4<f32>, m2: mat4x4<f32>, m3: mat4x4<f32>, i: u32) -> vec4<f32> {
+    let m = pick_quad(m0, m1, m2, m3, i / 4u);
+    return pick(m[0], m[1], m[2], m[3], i % 4u);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let px0 = (gid.x + gid.y * groups.x * WG) * 16u;
@@ -218,24 +242,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let b = accumulate(px0);
-    // Constant indices only: indexing an accumulator with a variable would move it out of registers on
-    // lavapipe, for the whole kernel.
-    store(px0, b.a00[0], b.a01[0], b.a02[0], b.a03[0]);
-    store(px0 + 1u, b.a00[1], b.a01[1], b.a02[1], b.a03[1]);
-    store(px0 + 2u, b.a00[2], b.a01[2], b.a02[2], b.a03[2]);
-    store(px0 + 3u, b.a00[3], b.a01[3], b.a02[3], b.a03[3]);
-    store(px0 + 4u, b.a10[0], b.a11[0], b.a12[0], b.a13[0]);
-    store(px0 + 5u, b.a10[1], b.a11[1], b.a12[1], b.a13[1]);
-    store(px0 + 6u, b.a10[2], b.a11[2], b.a12[2], b.a13[2]);
-    store(px0 + 7u, b.a10[3], b.a11[3], b.a12[3], b.a13[3]);
-    store(px0 + 8u, b.a20[0], b.a21[0], b.a22[0], b.a23[0]);
-    store(px0 + 9u, b.a20[1], b.a21[1], b.a22[1], b.a23[1]);
-    store(px0 + 10u, b.a20[2], b.a21[2], b.a22[2], b.a23[2]);
-    store(px0 + 11u, b.a20[3], b.a21[3], b.a22[3], b.a23[3]);
-    store(px0 + 12u, b.a30[0], b.a31[0], b.a32[0], b.a33[0]);
-    store(px0 + 13u, b.a30[1], b.a31[1], b.a32[1], b.a33[1]);
-    store(px0 + 14u, b.a30[2], b.a31[2], b.a32[2], b.a33[2]);
-    store(px0 + 15u, b.a30[3], b.a31[3], b.a32[3], b.a33[3]);
+    for (var i = 0u; i < 16u; i++) {
+        store(
+            px0 + i,
+            pick_pixel(b.a00, b.a10, b.a20, b.a30, i),
+            pick_pixel(b.a01, b.a11, b.a21, b.a31, i),
+            pick_pixel(b.a02, b.a12, b.a22, b.a32, i),
+            pick_pixel(b.a03, b.a13, b.a23, b.a33, i),
+        );
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -246,11 +261,11 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
     let o0 = p.group * 16u;
     let b = accumulate(px0);
-    store4(px0, o0, b.a00); store4(px0, o0 + 4u, b.a01); store4(px0, o0 + 8u, b.a02); store4(px0, o0 + 12u, b.a03);
-    store4(px0 + 4u, o0, b.a10); store4(px0 + 4u, o0 + 4u, b.a11);
-    store4(px0 + 4u, o0 + 8u, b.a12); store4(px0 + 4u, o0 + 12u, b.a13);
-    store4(px0 + 8u, o0, b.a20); store4(px0 + 8u, o0 + 4u, b.a21);
-    store4(px0 + 8u, o0 + 8u, b.a22); store4(px0 + 8u, o0 + 12u, b.a23);
-    store4(px0 + 12u, o0, b.a30); store4(px0 + 12u, o0 + 4u, b.a31);
-    store4(px0 + 12u, o0 + 8u, b.a32); store4(px0 + 12u, o0 + 12u, b.a33);
+    for (var q = 0u; q < 4u; q++) {
+        let px = px0 + 4u * q;
+        store4(px, o0, pick_quad(b.a00, b.a10, b.a20, b.a30, q));
+        store4(px, o0 + 4u, pick_quad(b.a01, b.a11, b.a21, b.a31, q));
+        store4(px, o0 + 8u, pick_quad(b.a02, b.a12, b.a22, b.a32, q));
+        store4(px, o0 + 12u, pick_quad(b.a03, b.a13, b.a23, b.a33, q));
+    }
 }

@@ -102,6 +102,26 @@ fn store(base: u32, k: u32, o0: u32, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>
     }
 }
 
+fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, i: u32) -> vec4<f32> {
+    return select(select(select(v0, v1, i == 1u), v2, i == 2u), v3, i == 3u);
+}
+
+// k quad q's accumulator of one channel quad, given that channel quad's four (one per k quad).
+fn pick_quad(m0: mat4x4<f32>, m1: mat4x4<f32>, m2: mat4x4<f32>, m3: mat4x4<f32>, q: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        pick(m0[0], m1[0], m2[0], m3[0], q),
+        pick(m0[1], m1[1], m2[1], m3[1], q),
+        pick(m0[2], m1[2], m2[2], m3[2], q),
+        pick(m0[3], m1[3], m2[3], m3[3], q),
+    );
+}
+
+// Row r of an accumulator: one value of k for its 4 channels.
+fn pick_row(m: mat4x4<f32>, r: u32) -> vec4<f32> {
+    let t = transpose(m);
+    return pick(t[0], t[1], t[2], t[3], r);
+}
+
 @compute @workgroup_size(WG)
 fn partial(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k0 = gid.x * 16u;
@@ -153,30 +173,24 @@ fn partial(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    let base = slice * p.len;
     // Column j of a{q}{c} holds channel 4c+j for k values 4q..4q+3: transposed, row i holds k value 4q+i.
-    // Constant indices only: indexing an accumulator with a variable would move it out of registers on
-    // lavapipe, for the whole kernel.
-    let t00 = transpose(a00); let t01 = transpose(a01); let t02 = transpose(a02); let t03 = transpose(a03);
-    store(base, k0, o0, t00[0], t01[0], t02[0], t03[0]);
-    store(base, k0 + 1u, o0, t00[1], t01[1], t02[1], t03[1]);
-    store(base, k0 + 2u, o0, t00[2], t01[2], t02[2], t03[2]);
-    store(base, k0 + 3u, o0, t00[3], t01[3], t02[3], t03[3]);
-    let t10 = transpose(a10); let t11 = transpose(a11); let t12 = transpose(a12); let t13 = transpose(a13);
-    store(base, k0 + 4u, o0, t10[0], t11[0], t12[0], t13[0]);
-    store(base, k0 + 5u, o0, t10[1], t11[1], t12[1], t13[1]);
-    store(base, k0 + 6u, o0, t10[2], t11[2], t12[2], t13[2]);
-    store(base, k0 + 7u, o0, t10[3], t11[3], t12[3], t13[3]);
-    let t20 = transpose(a20); let t21 = transpose(a21); let t22 = transpose(a22); let t23 = transpose(a23);
-    store(base, k0 + 8u, o0, t20[0], t21[0], t22[0], t23[0]);
-    store(base, k0 + 9u, o0, t20[1], t21[1], t22[1], t23[1]);
-    store(base, k0 + 10u, o0, t20[2], t21[2], t22[2], t23[2]);
-    store(base, k0 + 11u, o0, t20[3], t21[3], t22[3], t23[3]);
-    let t30 = transpose(a30); let t31 = transpose(a31); let t32 = transpose(a32); let t33 = transpose(a33);
-    store(base, k0 + 12u, o0, t30[0], t31[0], t32[0], t33[0]);
-    store(base, k0 + 13u, o0, t30[1], t31[1], t32[1], t33[1]);
-    store(base, k0 + 14u, o0, t30[2], t31[2], t32[2], t33[2]);
-    store(base, k0 + 15u, o0, t30[3], t31[3], t32[3], t33[3]);
+    // A loop over the 16 values of k with selects, not 256 stores written out: those made up most of the
+    // kernel's code and its compile time on lavapipe. The accumulators stay indexed by constants only
+    // (indexing them with a variable would move them out of registers for the whole kernel).
+    let base = slice * p.len;
+    for (var i = 0u; i < 16u; i++) {
+        let q = i / 4u;
+        let r = i % 4u;
+        store(
+            base,
+            k0 + i,
+            o0,
+            pick_row(pick_quad(a00, a10, a20, a30, q), r),
+            pick_row(pick_quad(a01, a11, a21, a31, q), r),
+            pick_row(pick_quad(a02, a12, a22, a32, q), r),
+            pick_row(pick_quad(a03, a13, a23, a33, q), r),
+        );
+    }
     if k0 == 0u {
         let sums = array<vec4<f32>, 4>(s0, s1, s2, s3);
         let n = p.in_channels * p.kernel_h * p.kernel_w;

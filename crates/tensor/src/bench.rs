@@ -302,8 +302,9 @@ fn sgd_setup<B: OptimOps>(b: &B, n: usize) -> Result<Run<B>> {
     Ok(Box::new(move |b: &B| b.sgd(&hp, &p, &g, &v)))
 }
 
-/// The MNIST network's GEMMs at batch 64: the two convolutions as im2col GEMMs (`[N·H·W, C·9]·[C·9, K]`)
-/// and the dense layers forward (`x·Wᵀ`) and backward (`gᵀ·x` for weights, `g·W` for inputs).
+/// The MNIST network's GEMMs at batch 64: the two convolutions as im2col GEMMs (`[N·H·W, C·9]·[C·9, K]`),
+/// the second one's gradients too (input: `dy·W` before col2im, weights: `dyᵀ·col`), and the dense layers
+/// forward (`x·Wᵀ`) and backward (`gᵀ·x` for weights, `g·W` for inputs).
 pub const MNIST_GEMMS: &[(&str, Gemm)] = &[
     (
         "conv1 as GEMM",
@@ -323,6 +324,28 @@ pub const MNIST_GEMMS: &[(&str, Gemm)] = &[
             n: 64,
             k: 288,
             transpose_a: false,
+            transpose_b: false,
+            relu: false,
+        },
+    ),
+    (
+        "conv2 input gradient as GEMM",
+        Gemm {
+            m: 7744,
+            n: 288,
+            k: 64,
+            transpose_a: false,
+            transpose_b: false,
+            relu: false,
+        },
+    ),
+    (
+        "conv2 weight gradient as GEMM",
+        Gemm {
+            m: 64,
+            n: 288,
+            k: 7744,
+            transpose_a: true,
             transpose_b: false,
             relu: false,
         },
