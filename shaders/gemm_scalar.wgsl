@@ -1,7 +1,7 @@
 // GEMM with scalar loads and 4x4 register blocks, no workgroup memory: the fallback on CPU-emulated
 // adapters for shapes whose rows are not whole vec4s (k = 9 in the first conv, n = 10 in the last layer).
 // C[m,n] = op(A)·op(B) (+ bias[n]) (ReLU), row-major; transposes are strides; any shape.
-// Loads clamp their index into range (the clamped rows and columns are never stored).
+// Loads clamp their index into range; stores too (the clamped rows and columns repeat real ones).
 
 struct Params {
     m: u32,
@@ -56,23 +56,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + i;
-        if row >= p.m {
-            return;
-        }
+    // The epilogue has no branches (see gemm_vec4.wgsl): rows and columns past the edge were computed on
+    // clamped inputs, so storing them at the same clamped indices rewrites the last row and column with
+    // their own values.
+    var bias4: array<f32, 4>;
+    if (p.flags & 1u) != 0u {
         for (var j = 0u; j < 4u; j++) {
-            let col = col0 + j;
-            if col < p.n {
-                var x = acc[i][j];
-                if (p.flags & 1u) != 0u {
-                    x += bias[col];
-                }
-                if (p.flags & 2u) != 0u {
-                    x = max(x, 0.0);
-                }
-                c[row * p.n + col] = x;
-            }
+            bias4[j] = bias[min(col0 + j, p.n - 1u)];
+        }
+    }
+    let relu = (p.flags & 2u) != 0u;
+    for (var i = 0u; i < 4u; i++) {
+        let row = min(row0 + i, p.m - 1u) * p.n;
+        for (var j = 0u; j < 4u; j++) {
+            let x = acc[i][j] + bias4[j];
+            c[row + min(col0 + j, p.n - 1u)] = select(x, max(x, 0.0), relu);
         }
     }
 }

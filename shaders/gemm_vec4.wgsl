@@ -4,11 +4,18 @@
 // better; 16x8 blocks (32 vec4 accumulators, written out because arrays indexed in loops would live in
 // memory) ran 1.5-3x faster than 4x8 ones on 1024^3 and on the MNIST network's shapes (BENCHMARKS.md).
 //
-// The vec4 dimension of each operand must be a multiple of 4 (checked by the host):
+// llvmpipe compiles each pipeline with LLVM at its first dispatch (the first training step pays for all of
+// them), and every branch and store in the unrolled epilogue adds to that: with an edge check per element
+// and 128 scalar stores, each entry point took 1.2-1.6 s to compile; as below, 0.2-0.35 s. So the epilogue
+// has no branches: loads clamp the rows and vec4 columns past the edge of C to the last ones, which makes
+// the block's extra rows and columns copies of real ones, and they are stored at the same clamped indices:
+// the same values written again by the same invocation (no race), nothing past the edge. C is written in
+// vec4s, 32 stores.
+//
+// Every operand's vec4 dimension and the columns of C must be whole vec4s (checked by the host):
 //   nn: A [m,k] along k, B [k,n] along n      -> k % 4 == 0, n % 4 == 0
-//   nt: A [m,k] along k, B [n,k] along k      -> k % 4 == 0
+//   nt: A [m,k] along k, B [n,k] along k      -> k % 4 == 0, n % 4 == 0
 //   tn: A [k,m] along m, B [k,n] along n      -> m % 4 == 0, n % 4 == 0
-// Rows and columns past the edge of C are computed on clamped inputs and not stored.
 // The grid is [ceil(n / 64), ceil(m / 128)] workgroups of 8x8 invocations.
 
 struct Params {
@@ -22,30 +29,25 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 
 const TM: u32 = 16u; // rows of C per invocation
 const TN: u32 = 8u;  // columns of C per invocation: two vec4, lo and hi
 
-// Stores columns col0..col0+7 of one row of C (lo, hi), with the epilogue, skipping what is past the edge.
-fn store_row(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if row >= p.m {
-        return;
+// The bias of columns 4q..4q+3 of C (vec4 column q), or zero without one.
+fn bias4(q: u32) -> vec4<f32> {
+    if (p.flags & 1u) == 0u {
+        return vec4(0.0);
     }
-    var v = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
-    for (var j = 0u; j < TN; j++) {
-        let col = col0 + j;
-        if col < p.n {
-            var x = v[j];
-            if (p.flags & 1u) != 0u {
-                x += bias[col];
-            }
-            if (p.flags & 2u) != 0u {
-                x = max(x, 0.0);
-            }
-            c[row * p.n + col] = x;
-        }
-    }
+    return vec4(bias[4u * q], bias[4u * q + 1u], bias[4u * q + 2u], bias[4u * q + 3u]);
+}
+
+// Stores one row of the block, with the epilogue: lo (+ bl) at vec4 column cl and hi (+ bh) at ch of row `row`.
+fn store_row(row: u32, cl: u32, ch: u32, lo: vec4<f32>, hi: vec4<f32>, bl: vec4<f32>, bh: vec4<f32>) {
+    let relu = (p.flags & 2u) != 0u;
+    let o = row * (p.n / 4u);
+    c[o + cl] = select(lo + bl, max(lo + bl, vec4(0.0)), relu);
+    c[o + ch] = select(hi + bh, max(hi + bh, vec4(0.0)), relu);
 }
 
 // A·B: per step of 4 along k, rows i of C gain lo_i += Bl·a_i, hi_i += Bh·a_i, where a_i is row i of A at
@@ -99,22 +101,24 @@ fn nn(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a14 = a[r14 + kk]; lo14 += bl * a14; hi14 += bh * a14;
         let a15 = a[r15 + kk]; lo15 += bl * a15; hi15 += bh * a15;
     }
-    store_row(row0 + 0u, col0, lo0, hi0);
-    store_row(row0 + 1u, col0, lo1, hi1);
-    store_row(row0 + 2u, col0, lo2, hi2);
-    store_row(row0 + 3u, col0, lo3, hi3);
-    store_row(row0 + 4u, col0, lo4, hi4);
-    store_row(row0 + 5u, col0, lo5, hi5);
-    store_row(row0 + 6u, col0, lo6, hi6);
-    store_row(row0 + 7u, col0, lo7, hi7);
-    store_row(row0 + 8u, col0, lo8, hi8);
-    store_row(row0 + 9u, col0, lo9, hi9);
-    store_row(row0 + 10u, col0, lo10, hi10);
-    store_row(row0 + 11u, col0, lo11, hi11);
-    store_row(row0 + 12u, col0, lo12, hi12);
-    store_row(row0 + 13u, col0, lo13, hi13);
-    store_row(row0 + 14u, col0, lo14, hi14);
-    store_row(row0 + 15u, col0, lo15, hi15);
+    let bl = bias4(cl);
+    let bh = bias4(ch);
+    store_row(min(row0, last), cl, ch, lo0, hi0, bl, bh);
+    store_row(min(row0 + 1u, last), cl, ch, lo1, hi1, bl, bh);
+    store_row(min(row0 + 2u, last), cl, ch, lo2, hi2, bl, bh);
+    store_row(min(row0 + 3u, last), cl, ch, lo3, hi3, bl, bh);
+    store_row(min(row0 + 4u, last), cl, ch, lo4, hi4, bl, bh);
+    store_row(min(row0 + 5u, last), cl, ch, lo5, hi5, bl, bh);
+    store_row(min(row0 + 6u, last), cl, ch, lo6, hi6, bl, bh);
+    store_row(min(row0 + 7u, last), cl, ch, lo7, hi7, bl, bh);
+    store_row(min(row0 + 8u, last), cl, ch, lo8, hi8, bl, bh);
+    store_row(min(row0 + 9u, last), cl, ch, lo9, hi9, bl, bh);
+    store_row(min(row0 + 10u, last), cl, ch, lo10, hi10, bl, bh);
+    store_row(min(row0 + 11u, last), cl, ch, lo11, hi11, bl, bh);
+    store_row(min(row0 + 12u, last), cl, ch, lo12, hi12, bl, bh);
+    store_row(min(row0 + 13u, last), cl, ch, lo13, hi13, bl, bh);
+    store_row(min(row0 + 14u, last), cl, ch, lo14, hi14, bl, bh);
+    store_row(min(row0 + 15u, last), cl, ch, lo15, hi15, bl, bh);
 }
 
 // A·Bᵀ: B is [n,k]. Per step of 4 along k, lo_i += a_i·Bl (the dot products of a_i with the columns of
@@ -128,6 +132,9 @@ fn nt(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let k4 = p.k / 4u;
+    let n4 = p.n / 4u;
+    let cl = col0 / 4u;
+    let ch = min(cl + 1u, n4 - 1u);
     let last = p.m - 1u;
     let r0 = min(row0, last) * k4; let r1 = min(row0 + 1u, last) * k4;
     let r2 = min(row0 + 2u, last) * k4; let r3 = min(row0 + 3u, last) * k4;
@@ -137,10 +144,8 @@ fn nt(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r10 = min(row0 + 10u, last) * k4; let r11 = min(row0 + 11u, last) * k4;
     let r12 = min(row0 + 12u, last) * k4; let r13 = min(row0 + 13u, last) * k4;
     let r14 = min(row0 + 14u, last) * k4; let r15 = min(row0 + 15u, last) * k4;
-    let c0 = min(col0, p.n - 1u) * k4; let c1 = min(col0 + 1u, p.n - 1u) * k4;
-    let c2 = min(col0 + 2u, p.n - 1u) * k4; let c3 = min(col0 + 3u, p.n - 1u) * k4;
-    let c4 = min(col0 + 4u, p.n - 1u) * k4; let c5 = min(col0 + 5u, p.n - 1u) * k4;
-    let c6 = min(col0 + 6u, p.n - 1u) * k4; let c7 = min(col0 + 7u, p.n - 1u) * k4;
+    let c0 = 4u * cl * k4; let c1 = c0 + k4; let c2 = c1 + k4; let c3 = c2 + k4;
+    let c4 = 4u * ch * k4; let c5 = c4 + k4; let c6 = c5 + k4; let c7 = c6 + k4;
     var lo0: vec4<f32>; var lo1: vec4<f32>; var lo2: vec4<f32>; var lo3: vec4<f32>;
     var lo4: vec4<f32>; var lo5: vec4<f32>; var lo6: vec4<f32>; var lo7: vec4<f32>;
     var lo8: vec4<f32>; var lo9: vec4<f32>; var lo10: vec4<f32>; var lo11: vec4<f32>;
@@ -169,26 +174,28 @@ fn nt(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a14 = a[r14 + kk]; lo14 += a14 * bl; hi14 += a14 * bh;
         let a15 = a[r15 + kk]; lo15 += a15 * bl; hi15 += a15 * bh;
     }
-    store_row(row0 + 0u, col0, lo0, hi0);
-    store_row(row0 + 1u, col0, lo1, hi1);
-    store_row(row0 + 2u, col0, lo2, hi2);
-    store_row(row0 + 3u, col0, lo3, hi3);
-    store_row(row0 + 4u, col0, lo4, hi4);
-    store_row(row0 + 5u, col0, lo5, hi5);
-    store_row(row0 + 6u, col0, lo6, hi6);
-    store_row(row0 + 7u, col0, lo7, hi7);
-    store_row(row0 + 8u, col0, lo8, hi8);
-    store_row(row0 + 9u, col0, lo9, hi9);
-    store_row(row0 + 10u, col0, lo10, hi10);
-    store_row(row0 + 11u, col0, lo11, hi11);
-    store_row(row0 + 12u, col0, lo12, hi12);
-    store_row(row0 + 13u, col0, lo13, hi13);
-    store_row(row0 + 14u, col0, lo14, hi14);
-    store_row(row0 + 15u, col0, lo15, hi15);
+    let bl = bias4(cl);
+    let bh = bias4(ch);
+    store_row(min(row0, last), cl, ch, lo0, hi0, bl, bh);
+    store_row(min(row0 + 1u, last), cl, ch, lo1, hi1, bl, bh);
+    store_row(min(row0 + 2u, last), cl, ch, lo2, hi2, bl, bh);
+    store_row(min(row0 + 3u, last), cl, ch, lo3, hi3, bl, bh);
+    store_row(min(row0 + 4u, last), cl, ch, lo4, hi4, bl, bh);
+    store_row(min(row0 + 5u, last), cl, ch, lo5, hi5, bl, bh);
+    store_row(min(row0 + 6u, last), cl, ch, lo6, hi6, bl, bh);
+    store_row(min(row0 + 7u, last), cl, ch, lo7, hi7, bl, bh);
+    store_row(min(row0 + 8u, last), cl, ch, lo8, hi8, bl, bh);
+    store_row(min(row0 + 9u, last), cl, ch, lo9, hi9, bl, bh);
+    store_row(min(row0 + 10u, last), cl, ch, lo10, hi10, bl, bh);
+    store_row(min(row0 + 11u, last), cl, ch, lo11, hi11, bl, bh);
+    store_row(min(row0 + 12u, last), cl, ch, lo12, hi12, bl, bh);
+    store_row(min(row0 + 13u, last), cl, ch, lo13, hi13, bl, bh);
+    store_row(min(row0 + 14u, last), cl, ch, lo14, hi14, bl, bh);
+    store_row(min(row0 + 15u, last), cl, ch, lo15, hi15, bl, bh);
 }
 
 // Aᵀ·B: A is [k,m]. Per step along k, four vec4 of A (the block's 16 rows of C) times two vec4 of B (its 8
-// columns): an outer product added to the accumulators.
+// columns): an outer product added to the accumulators. Rows are clamped in vec4s, r0..r3.
 @compute @workgroup_size(8, 8)
 fn tn(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * TM;
@@ -235,20 +242,22 @@ fn tn(@builtin(global_invocation_id) gid: vec3<u32>) {
         lo14 += a3.z * bl; hi14 += a3.z * bh;
         lo15 += a3.w * bl; hi15 += a3.w * bh;
     }
-    store_row(row0 + 0u, col0, lo0, hi0);
-    store_row(row0 + 1u, col0, lo1, hi1);
-    store_row(row0 + 2u, col0, lo2, hi2);
-    store_row(row0 + 3u, col0, lo3, hi3);
-    store_row(row0 + 4u, col0, lo4, hi4);
-    store_row(row0 + 5u, col0, lo5, hi5);
-    store_row(row0 + 6u, col0, lo6, hi6);
-    store_row(row0 + 7u, col0, lo7, hi7);
-    store_row(row0 + 8u, col0, lo8, hi8);
-    store_row(row0 + 9u, col0, lo9, hi9);
-    store_row(row0 + 10u, col0, lo10, hi10);
-    store_row(row0 + 11u, col0, lo11, hi11);
-    store_row(row0 + 12u, col0, lo12, hi12);
-    store_row(row0 + 13u, col0, lo13, hi13);
-    store_row(row0 + 14u, col0, lo14, hi14);
-    store_row(row0 + 15u, col0, lo15, hi15);
+    let bl = bias4(cl);
+    let bh = bias4(ch);
+    store_row(r0 * 4u, cl, ch, lo0, hi0, bl, bh);
+    store_row(r0 * 4u + 1u, cl, ch, lo1, hi1, bl, bh);
+    store_row(r0 * 4u + 2u, cl, ch, lo2, hi2, bl, bh);
+    store_row(r0 * 4u + 3u, cl, ch, lo3, hi3, bl, bh);
+    store_row(r1 * 4u, cl, ch, lo4, hi4, bl, bh);
+    store_row(r1 * 4u + 1u, cl, ch, lo5, hi5, bl, bh);
+    store_row(r1 * 4u + 2u, cl, ch, lo6, hi6, bl, bh);
+    store_row(r1 * 4u + 3u, cl, ch, lo7, hi7, bl, bh);
+    store_row(r2 * 4u, cl, ch, lo8, hi8, bl, bh);
+    store_row(r2 * 4u + 1u, cl, ch, lo9, hi9, bl, bh);
+    store_row(r2 * 4u + 2u, cl, ch, lo10, hi10, bl, bh);
+    store_row(r2 * 4u + 3u, cl, ch, lo11, hi11, bl, bh);
+    store_row(r3 * 4u, cl, ch, lo12, hi12, bl, bh);
+    store_row(r3 * 4u + 1u, cl, ch, lo13, hi13, bl, bh);
+    store_row(r3 * 4u + 2u, cl, ch, lo14, hi14, bl, bh);
+    store_row(r3 * 4u + 3u, cl, ch, lo15, hi15, bl, bh);
 }

@@ -57,10 +57,11 @@ fn warm_gemm(gpu: &Gpu) -> Result<()> {
 }
 
 fn warm_elementwise(gpu: &Gpu) -> Result<()> {
+    // Five elements: one vec4 and one single float, so both forms of each kernel compile.
     let (a, b, out) = (
-        gpu.zeros::<f32>(4)?,
-        gpu.zeros::<f32>(4)?,
-        gpu.zeros::<f32>(4)?,
+        gpu.zeros::<f32>(5)?,
+        gpu.zeros::<f32>(5)?,
+        gpu.zeros::<f32>(5)?,
     );
     gpu.add(&a, &b, &out)?;
     gpu.scale(&a, 2.0, &out)?;
@@ -75,7 +76,7 @@ fn warm_elementwise(gpu: &Gpu) -> Result<()> {
         shift: 0.0,
     };
     let (data, indices) = (gpu.zeros::<u8>(4)?, gpu.zeros::<u32>(4)?);
-    gpu.gather_normalize(&spec, &data, &indices, &out)?;
+    gpu.gather_normalize(&spec, &data, &indices, &gpu.zeros::<f32>(4)?)?;
     gpu.gather_labels(&spec, &data, &indices, &gpu.zeros::<u32>(4)?)
 }
 
@@ -99,7 +100,8 @@ fn warm_reduce(gpu: &Gpu) -> Result<()> {
 }
 
 fn warm_optim(gpu: &Gpu) -> Result<()> {
-    let [p, g, m, v] = [0; 4].map(|_| gpu.zeros::<f32>(4));
+    // One vec4 and one single float, as for the elementwise kernels.
+    let [p, g, m, v] = [0; 4].map(|_| gpu.zeros::<f32>(5));
     let (p, g, m, v) = (p?, g?, m?, v?);
     gpu.adam(&AdamStep::default(), &p, &g, &m, &v)?;
     let hp = SgdStep {

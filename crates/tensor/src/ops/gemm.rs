@@ -221,17 +221,13 @@ impl GemmVariant {
     /// Every variant, for conformance tests and benchmarks.
     pub const ALL: [GemmVariant; 3] = [GemmVariant::Vec4, GemmVariant::Scalar, GemmVariant::Tiled];
 
-    /// Whether the variant can compute `spec` (the vec4 kernel needs its vector dimensions in whole vec4s).
+    /// Whether the variant can compute `spec` (the vec4 kernel needs its vector dimensions, and the rows of C
+    /// it writes, in whole vec4s).
     pub fn supports(self, spec: &Gemm) -> bool {
         match self {
             GemmVariant::Vec4 => {
-                if spec.transpose_b {
-                    spec.k.is_multiple_of(4)
-                } else if spec.transpose_a {
-                    spec.m.is_multiple_of(4) && spec.n.is_multiple_of(4)
-                } else {
-                    spec.k.is_multiple_of(4) && spec.n.is_multiple_of(4)
-                }
+                let along = if spec.transpose_a { spec.m } else { spec.k };
+                along.is_multiple_of(4) && spec.n.is_multiple_of(4)
             }
             GemmVariant::Scalar | GemmVariant::Tiled => true,
         }
