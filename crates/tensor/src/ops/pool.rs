@@ -149,6 +149,15 @@ pub trait PoolOps: Backend {
     ) -> Result<()>;
 }
 
+/// Takes candidate `v` at index `i` if it is strictly greater than the best so far: the first maximum wins
+/// ties, as on the GPU. Selects, not branches: which value wins is a coin toss the branch predictor would lose.
+#[inline(always)]
+fn keep_max(best: &mut usize, best_value: &mut f32, i: usize, v: f32) {
+    let better = v > *best_value;
+    *best = if better { i } else { *best };
+    *best_value = if better { v } else { *best_value };
+}
+
 /// Planes per rayon task: a plane of the MNIST network is a few hundred elements.
 const PLANES_PER_TASK: usize = 16;
 
@@ -183,9 +192,7 @@ impl PoolOps for Cpu {
                             (top + w + c, r1[c]),
                             (top + w + c + 1, r1[c + 1]),
                         ] {
-                            let better = v > best_value;
-                            best = if better { i } else { best };
-                            best_value = if better { v } else { best_value };
+                            keep_max(&mut best, &mut best_value, i, v);
                         }
                         *y = best_value;
                         *arg = best as u32;
@@ -200,11 +207,7 @@ impl PoolOps for Cpu {
                     for wy in 0..spec.window {
                         let row = corner + wy * w;
                         for (i, &v) in (row..).zip(&x[row..row + spec.window]) {
-                            // Strictly greater: the first maximum wins ties. Selects, not branches:
-                            // which value wins is a coin toss the branch predictor would lose.
-                            let better = v > best_value;
-                            best = if better { i } else { best };
-                            best_value = if better { v } else { best_value };
+                            keep_max(&mut best, &mut best_value, i, v);
                         }
                     }
                     y[oy * ow + ox] = best_value;
