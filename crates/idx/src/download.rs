@@ -304,10 +304,7 @@ fn fetch_from(
     }
     progress.start(&file.name, url, total);
     let mut reader = body.into_reader();
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file.name))
-        .suffix(".part")
-        .tempfile_in(dir)
+    let temp = crate::atomic::temp_file_in(dir, &format!(".{}.", file.name), ".part")
         .map_err(|e| AttemptError::Local(Error::io(dir, "cannot create a temporary file in", e)))?;
     let local = |e| AttemptError::Local(Error::io(temp.path(), "cannot write", e));
     let mut writer = BufWriter::new(temp.as_file());

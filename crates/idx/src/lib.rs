@@ -8,6 +8,7 @@
 //!   [`batches`]: mini-batches of an index order.
 //! - [`resolve_data_dir`]: where every command finds its data (`--data`, `DIGITS_DATA`, cache).
 //! - [`download`]: fetch MNIST or Fashion-MNIST from mirrors, verifying SHA-256 digests.
+//! - [`atomic::temp_file_in`]: the temporary file of a write-then-rename, with ordinary permissions.
 //!
 //! ```no_run
 //! use std::num::NonZeroUsize;
@@ -28,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod batch;
 mod dataset;
 pub mod download;

@@ -47,6 +47,15 @@ fn save_then_load_predicts_identically() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["model.safetensors"]);
+    // Readable like any file the user creates there (not the owner-only mode of temporary files).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| p.metadata().unwrap().permissions().mode() & 0o777;
+        let direct = dir.path().join("direct");
+        std::fs::write(&direct, b"x").unwrap();
+        assert_eq!(mode(&path), mode(&direct));
+    }
 }
 
 #[test]
