@@ -3,7 +3,7 @@
 mod common;
 
 use digits_tensor::conformance::{augment, conv, dropout, pool};
-use digits_tensor::{Backend, Conv2d, ConvOps, GpuBuf};
+use digits_tensor::{Backend, Conv2d, ConvOps, ConvVariant, GpuBuf};
 
 fn assert_passed(report: &digits_tensor::conformance::Report, shapes: usize) {
     assert!(
@@ -21,15 +21,22 @@ fn assert_passed(report: &digits_tensor::conformance::Report, shapes: usize) {
 }
 
 #[test]
-fn conv2d_forward_matches_the_cpu() {
+fn conv2d_forward_matches_the_cpu_with_every_kernel() {
     let Some(gpu) = common::gpu() else { return };
-    assert_passed(&conv::check_conv2d(&gpu).unwrap(), 20);
+    for variant in ConvVariant::ALL {
+        assert_passed(&conv::check_conv2d(&gpu, variant).unwrap(), 20);
+    }
 }
 
 #[test]
-fn conv2d_input_gradient_matches_the_cpu() {
+fn conv2d_input_gradient_matches_the_cpu_with_every_kernel() {
     let Some(gpu) = common::gpu() else { return };
-    assert_passed(&conv::check_conv2d_backward_input(&gpu).unwrap(), 20);
+    for variant in ConvVariant::ALL {
+        assert_passed(
+            &conv::check_conv2d_backward_input(&gpu, variant).unwrap(),
+            20,
+        );
+    }
 }
 
 #[test]
@@ -70,7 +77,7 @@ fn a_broken_convolution_fails_the_check() {
             values[(s.out_channels - 1) * plane] += 1e-3;
             gpu.write(y, &values)
         };
-    let report = conv::check_conv2d_with(&gpu, "broken", &broken).unwrap();
+    let report = conv::check_conv2d_with(&gpu, "broken", &broken, &|_| true).unwrap();
     assert!(!report.passed());
     assert!(report.worst > 1.0);
 }

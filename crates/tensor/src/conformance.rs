@@ -7,7 +7,7 @@ pub mod dense;
 pub mod dropout;
 pub mod pool;
 
-use crate::{Backend, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
+use crate::{Backend, ConvVariant, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
 
 /// How close a GPU result must be to the CPU's: `|gpu - cpu| <= abs + rel * |cpu|` for every element.
 #[derive(Clone, Copy, Debug)]
@@ -315,8 +315,10 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     reports.push(dense::check_softmax_cross_entropy(gpu)?);
     reports.push(dense::check_adam(gpu)?);
     reports.push(dense::check_sgd(gpu)?);
-    reports.push(conv::check_conv2d(gpu)?);
-    reports.push(conv::check_conv2d_backward_input(gpu)?);
+    for variant in ConvVariant::ALL {
+        reports.push(conv::check_conv2d(gpu, variant)?);
+        reports.push(conv::check_conv2d_backward_input(gpu, variant)?);
+    }
     reports.push(conv::check_conv2d_backward_weight(gpu)?);
     reports.push(pool::check_max_pool2d(gpu)?);
     reports.push(dropout::check_dropout(gpu)?);

@@ -30,6 +30,8 @@ kernels! {
     SGD => "sgd",
     CONV2D => "conv2d",
     CONV2D_LAYOUT => "conv2d_layout",
+    CONV2D_TEXTURE => "conv2d_texture",
+    CONV2D_TEXTURE_LAYOUT => "conv2d_texture_layout",
     CONV2D_BACKWARD_WEIGHT => "conv2d_backward_weight",
     MAXPOOL => "maxpool",
     DROPOUT => "dropout",

@@ -7,7 +7,7 @@
 //! in [-1, 1] as `for_sum` assumes.
 
 use super::{Report, TestRng, Tolerance, poisoned};
-use crate::{Backend, Conv2d, ConvOps, Cpu, Gpu, GpuBuf, Result};
+use crate::{Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gpu, GpuBuf, Result};
 
 /// A convolution's shape: `(batch, in, out, (height, width), (kh, kw), stride, padding)`.
 pub type ConvShape = (
@@ -85,13 +85,18 @@ fn describe(s: &Conv2d) -> String {
 pub type ConvFn<'a> = dyn Fn(&Conv2d, &GpuBuf<f32>, &GpuBuf<f32>, Option<&GpuBuf<f32>>, &GpuBuf<f32>) -> Result<()>
     + 'a;
 
-/// Checks a forward convolution against the CPU over [`CONV_SHAPES`]: tolerance `for_sum(ic·kh·kw + 1)`
-/// (the products and the bias).
-pub fn check_conv2d_with(gpu: &Gpu, name: &str, run: &ConvFn<'_>) -> Result<Report> {
+/// Checks a forward convolution against the CPU over the shapes of [`CONV_SHAPES`] it `supports`:
+/// tolerance `for_sum(ic·kh·kw + 1)` (the products and the bias).
+pub fn check_conv2d_with(
+    gpu: &Gpu,
+    name: &str,
+    run: &ConvFn<'_>,
+    supports: &dyn Fn(&Conv2d) -> bool,
+) -> Result<Report> {
     let cpu = Cpu::new();
     let mut report = Report::new(name);
     let mut rng = TestRng::new(0xc0f);
-    for (spec, with_bias) in conv_specs() {
+    for (spec, with_bias) in conv_specs().into_iter().filter(|(s, _)| supports(s)) {
         let (x, w, b) = (
             rng.values(spec.input_len()),
             rng.values(spec.weight_len()),
@@ -130,22 +135,30 @@ pub fn check_conv2d_with(gpu: &Gpu, name: &str, run: &ConvFn<'_>) -> Result<Repo
     Ok(report)
 }
 
-/// `conv2d` forward on the GPU.
-pub fn check_conv2d(gpu: &Gpu) -> Result<Report> {
-    check_conv2d_with(gpu, "conv2d", &|s, x, w, b, y| gpu.conv2d(s, x, w, b, y))
+/// `conv2d` forward on the GPU with one kernel variant, over the shapes it supports.
+pub fn check_conv2d(gpu: &Gpu, variant: ConvVariant) -> Result<Report> {
+    let name = format!("conv2d {variant:?}").to_lowercase();
+    let run =
+        |s: &Conv2d, x: &GpuBuf<f32>, w: &GpuBuf<f32>, b: Option<&GpuBuf<f32>>, y: &GpuBuf<f32>| {
+            gpu.conv2d_with(variant, s, x, w, b, y)
+        };
+    check_conv2d_with(gpu, &name, &run, &|s| variant.supports(gpu, s))
 }
 
-/// `conv2d_backward_input`: each input gradient sums at most `oc·kh·kw` products.
-pub fn check_conv2d_backward_input(gpu: &Gpu) -> Result<Report> {
+/// `conv2d_backward_input` with one kernel variant: each input gradient sums at most `oc·kh·kw` products.
+pub fn check_conv2d_backward_input(gpu: &Gpu, variant: ConvVariant) -> Result<Report> {
     let cpu = Cpu::new();
-    let mut report = Report::new("conv2d_backward_input");
+    let mut report = Report::new(format!("conv2d_backward_input {variant:?}").to_lowercase());
     let mut rng = TestRng::new(0xdc0f);
     for (spec, _) in conv_specs() {
+        if !variant.supports(gpu, &spec) {
+            continue;
+        }
         let (dy, w) = (rng.values(spec.output_len()), rng.values(spec.weight_len()));
         let expected = cpu.zeros::<f32>(spec.input_len())?;
         cpu.conv2d_backward_input(&spec, &cpu.upload(&dy)?, &cpu.upload(&w)?, &expected)?;
         let out = poisoned(gpu, spec.input_len())?;
-        gpu.conv2d_backward_input(&spec, &gpu.upload(&dy)?, &gpu.upload(&w)?, &out)?;
+        gpu.conv2d_backward_input_with(variant, &spec, &gpu.upload(&dy)?, &gpu.upload(&w)?, &out)?;
         report.compare(
             &describe(&spec),
             &gpu.download(&out)?,

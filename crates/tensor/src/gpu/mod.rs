@@ -36,16 +36,19 @@ pub(crate) struct Dispatch<'a> {
     pub constants: &'a [(&'static str, f64)],
     /// The bytes of the kernel's uniform parameter struct (binding 0).
     pub params: &'a [u8],
-    /// Storage buffers, bound at 1, 2, ... in order.
+    /// Buffers and textures, bound at 1, 2, ... in order.
     pub buffers: &'a [Binding<'a>],
     pub workgroups: [u32; 3],
 }
 
-/// A buffer view as bound to a kernel.
-pub(crate) struct Binding<'a> {
-    buffer: &'a wgpu::Buffer,
-    offset: u64,
-    size: u64,
+/// A buffer view or a texture as bound to a kernel.
+pub(crate) enum Binding<'a> {
+    Buffer {
+        buffer: &'a wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    },
+    Texture(&'a wgpu::TextureView),
 }
 
 /// The GPU device. Cheap to clone; clones share the device, caches and pending work.
@@ -63,6 +66,8 @@ struct Inner {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     recording: Mutex<Option<Recording>>,
+    /// Scratch textures by (role, width, height), kept for the next call of the same shape.
+    textures: Mutex<HashMap<(&'static str, u32, u32), wgpu::TextureView>>,
     /// The first uncaptured error or device loss, reported by the next flush or download.
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -127,7 +132,7 @@ impl<T: Element> GpuBuf<T> {
     }
 
     pub(crate) fn binding(&self) -> Binding<'_> {
-        Binding {
+        Binding::Buffer {
             buffer: &self.raw.buffer,
             offset: self.offset,
             size: self.bytes().max(4),
@@ -173,6 +178,7 @@ impl Gpu {
                 modules: Mutex::default(),
                 pipelines: Mutex::default(),
                 recording: Mutex::default(),
+                textures: Mutex::default(),
                 failure,
             }),
         }
@@ -205,7 +211,7 @@ impl Gpu {
         names
     }
 
-    /// Bytes held in the buffer pool (live and free).
+    /// Bytes held in the buffer pool (live and free) and in scratch textures.
     pub fn pool_bytes(&self) -> u64 {
         lock(&self.inner.pool).allocated_bytes
     }
@@ -264,6 +270,51 @@ impl Gpu {
         }
         lock(&self.inner.pool).allocated_bytes += class;
         Ok(pool::wrap(&self.inner.pool, buffer, usage))
+    }
+
+    /// A scratch `rgba32float` texture of `width` × `height` texels that kernels write as a storage texture
+    /// and read with `textureLoad`. Cached by `role` and size: the next call of the same shape gets the same
+    /// texture back, which is safe because every use writes it before reading it and work on one device
+    /// runs in order. Callers check the size against `max_texture_dimension_2d`.
+    pub(crate) fn scratch_texture(
+        &self,
+        role: &'static str,
+        width: usize,
+        height: usize,
+    ) -> Result<wgpu::TextureView> {
+        let key = (role, width as u32, height as u32);
+        if let Some(view) = lock(&self.inner.textures).get(&key) {
+            return Ok(view.clone());
+        }
+        let bytes = (width * height * 16) as u64;
+        let scope = self
+            .inner
+            .device
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let texture = self.inner.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(role),
+            size: wgpu::Extent3d {
+                width: key.1,
+                height: key.2,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+            view_formats: &[],
+        });
+        if pollster::block_on(scope.pop()).is_some() {
+            return Err(TensorError::OutOfMemory {
+                device: self.inner.info.name.clone(),
+                bytes,
+            });
+        }
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        lock(&self.inner.pool).allocated_bytes += bytes;
+        lock(&self.inner.textures).insert(key, view.clone());
+        Ok(view)
     }
 
     /// A pooled buffer of `len` elements with undefined contents, for scratch that a kernel overwrites.
@@ -391,13 +442,21 @@ impl Gpu {
             }),
         });
         for (i, b) in d.buffers.iter().enumerate() {
+            let resource = match *b {
+                Binding::Buffer {
+                    buffer,
+                    offset,
+                    size,
+                } => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset,
+                    size: wgpu::BufferSize::new(size),
+                }),
+                Binding::Texture(view) => wgpu::BindingResource::TextureView(view),
+            };
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b.buffer,
-                    offset: b.offset,
-                    size: wgpu::BufferSize::new(b.size),
-                }),
+                resource,
             });
         }
         let bind_group = self

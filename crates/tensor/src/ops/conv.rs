@@ -7,11 +7,16 @@
 //! The two backends compute the same function by different algorithms:
 //! - CPU: im2col into a per-thread scratch buffer and a `matrixmultiply` GEMM per image, parallel over the
 //!   batch with rayon; the weight gradient sums fixed chunks of the batch in a fixed order.
-//! - GPU: implicit GEMMs with no im2col buffer. `shaders/conv2d.wgsl` computes the forward pass and, as
-//!   the transposed convolution of the output gradient, the input gradient: each invocation computes 16
-//!   pixels × 16 channels from the input directly, with the weights re-laid out
-//!   (`shaders/conv2d_layout.wgsl`) into 64 KiB windows bound as a uniform buffer, which every invocation
-//!   reads at the same index. `shaders/conv2d_backward_weight.wgsl` sums the weight and bias gradients
+//! - GPU: implicit GEMMs with no im2col buffer. The forward pass and, as the transposed convolution of the
+//!   output gradient, the input gradient have two kernels ([`ConvVariant`]):
+//!   - `shaders/conv2d.wgsl` computes 16 pixels × 16 channels per invocation from the input directly,
+//!     with the weights re-laid out (`shaders/conv2d_layout.wgsl`) into 64 KiB windows bound as a uniform
+//!     buffer, which every invocation reads at the same index.
+//!   - `shaders/conv2d_texture.wgsl` computes 32 pixels × 16 channels per invocation from textures that
+//!     hold the padded input and the weights four channels per texel (`shaders/conv2d_texture_layout.wgsl`):
+//!     CPU-emulated adapters fetch a texel for less than half the cost of a storage-buffer load.
+//!
+//!   `shaders/conv2d_backward_weight.wgsl` sums the weight and bias gradients
 //!   over fixed slices of the batch, then the slices in order. Every value is summed by one invocation in a
 //!   fixed order, with no atomics, so results are bit-identical run to run.
 //!
@@ -35,7 +40,7 @@ use rayon::prelude::*;
 
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
-use crate::gpu::{Dispatch, Gpu, GpuBuf};
+use crate::gpu::{Binding, Dispatch, Gpu, GpuBuf};
 use crate::ops::gemm::sgemm;
 use crate::{Backend, Element, ElementwiseOps, Result, TensorError, shaders};
 
@@ -812,6 +817,296 @@ impl Gpu {
     }
 }
 
+/// The GPU kernels of the forward pass and the input gradient; [`ConvVariant::pick`] chooses one per device
+/// and shape. Both compute the same sums in the same order of taps but group the input channels differently,
+/// so results agree to rounding, not bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// `shaders/conv2d.wgsl`: the input read from a storage buffer, the weights from 64 KiB uniform
+    /// windows. Any shape with at most 1024 taps.
+    Direct,
+    /// `shaders/conv2d_texture.wgsl`: the padded input and the weights copied into textures, four channels
+    /// per texel. Needs both textures to fit the device's 2-D texture size.
+    Texture,
+}
+
+impl ConvVariant {
+    /// Every variant, for conformance tests and benchmarks.
+    pub const ALL: [ConvVariant; 2] = [ConvVariant::Direct, ConvVariant::Texture];
+
+    /// Whether the variant can compute both the forward pass and the input gradient of `spec` on `gpu`.
+    pub fn supports(self, gpu: &Gpu, spec: &Conv2d) -> bool {
+        match self {
+            ConvVariant::Direct => spec.kernel_h * spec.kernel_w * DIRECT_CHANNELS <= WINDOW,
+            ConvVariant::Texture => {
+                let max = gpu.limits().max_texture_dimension_2d as usize;
+                [Direct::forward(spec), Direct::input_gradient(spec)]
+                    .iter()
+                    .all(|d| TextureGeometry::of(d).fits(max))
+            }
+        }
+    }
+
+    /// The variant measured fastest for this device and pass (BENCHMARKS.md): textures on CPU-emulated
+    /// adapters, except for inputs of fewer than 4 channels, which would pad every texel with zeros; the
+    /// direct kernel on real GPUs, where the texture kernel is not measured yet.
+    fn pick(gpu: &Gpu, spec: &Conv2d, d: &Direct) -> ConvVariant {
+        if gpu.is_cpu_emulated() && d.in_channels >= 4 && ConvVariant::Texture.supports(gpu, spec) {
+            ConvVariant::Texture
+        } else {
+            ConvVariant::Direct
+        }
+    }
+}
+
+/// The textures of [`ConvVariant::Texture`] for one convolution, in texels.
+struct TextureGeometry {
+    /// Input channels / 4, rounded up: the texels of one input pixel.
+    quads: usize,
+    /// One padded image: every window of the output lies inside it.
+    image_h: usize,
+    image_w: usize,
+    /// Output channels / 16, rounded up: the channel blocks of one invocation each.
+    blocks_n: usize,
+    /// The weight texture: a texel per 4 output channels, 4 rows per tap and input channel quad.
+    weights_w: usize,
+    weights_h: usize,
+}
+
+impl TextureGeometry {
+    fn of(d: &Direct) -> Self {
+        let quads = d.in_channels.div_ceil(4);
+        let blocks_n = d.out_channels.div_ceil(TEXTURE_CHANNELS);
+        TextureGeometry {
+            quads,
+            image_h: (d.out_h - 1) * d.stride + d.kernel_h,
+            image_w: (d.out_w - 1) * d.stride + d.kernel_w,
+            blocks_n,
+            weights_w: blocks_n * TEXTURE_CHANNELS / 4,
+            weights_h: d.kernel_h * d.kernel_w * quads * 4,
+        }
+    }
+
+    /// Whether one image and the weights fit textures of `max` texels a side.
+    fn fits(&self, max: usize) -> bool {
+        self.image_w * self.quads <= max
+            && self.image_h <= max
+            && self.weights_w <= max
+            && self.weights_h <= max
+    }
+}
+
+/// Uniform parameters of `shaders/conv2d_texture.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TextureParams {
+    quads: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    out_channels: u32,
+    blocks_n: u32,
+    pixels: u32,
+    invocations: u32,
+    flags: u32,
+    _pad: [u32; 3],
+}
+
+/// Uniform parameters of `shaders/conv2d_texture_layout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TextureLayoutParams {
+    channels: u32,
+    out_channels: u32,
+    src_h: u32,
+    src_w: u32,
+    tex_h: u32,
+    tex_w: u32,
+    pad_y: u32,
+    pad_x: u32,
+    quads: u32,
+    images: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    transposed: u32,
+    _pad: [u32; 3],
+}
+
+/// Output pixels and channels per invocation of `conv2d_texture.wgsl`.
+const TEXTURE_PIXELS: usize = 32;
+const TEXTURE_CHANNELS: usize = 16;
+
+impl Gpu {
+    /// Runs the forward convolution with a chosen kernel (tests and benchmarks compare them;
+    /// [`ConvOps::conv2d`] picks).
+    pub fn conv2d_with(
+        &self,
+        variant: ConvVariant,
+        spec: &Conv2d,
+        input: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        bias: Option<&GpuBuf<f32>>,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_forward(input.len(), weight.len(), bias.map(GpuBuf::len), out.len())?;
+        self.check_variant("conv2d", variant, spec)?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let d = Direct::forward(spec);
+        self.implicit_conv("conv2d", variant, &d, input, weight, bias, out)
+    }
+
+    /// Runs the input gradient with a chosen kernel (tests and benchmarks compare them;
+    /// [`ConvOps::conv2d_backward_input`] picks).
+    pub fn conv2d_backward_input_with(
+        &self,
+        variant: ConvVariant,
+        spec: &Conv2d,
+        grad_out: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        grad_in: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_backward_input(grad_out.len(), weight.len(), grad_in.len())?;
+        self.check_variant("conv2d_backward_input", variant, spec)?;
+        if spec.batch == 0 {
+            return Ok(());
+        }
+        let d = Direct::input_gradient(spec);
+        let op = "conv2d_backward_input";
+        self.implicit_conv(op, variant, &d, grad_out, weight, None, grad_in)
+    }
+
+    fn check_variant(&self, op: &'static str, variant: ConvVariant, spec: &Conv2d) -> Result<()> {
+        if variant.supports(self, spec) {
+            return Ok(());
+        }
+        Err(TensorError::Limit(format!(
+            "{op}: the {variant:?} kernel cannot compute {spec:?} on {}",
+            self.info().name
+        )))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn implicit_conv(
+        &self,
+        op: &'static str,
+        variant: ConvVariant,
+        d: &Direct,
+        input: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        bias: Option<&GpuBuf<f32>>,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        match variant {
+            ConvVariant::Direct => self.direct_conv(op, d, input, weight, bias, out),
+            ConvVariant::Texture => self.texture_conv(op, d, input, weight, bias, out),
+        }
+    }
+
+    /// Records `out = direct(input, weight) (+ bias) (ReLU)` (see [`Direct`]) with
+    /// `shaders/conv2d_texture.wgsl`: the weights into one texture, then per piece of the batch that fits a
+    /// texture, the padded input into another and the convolution.
+    fn texture_conv(
+        &self,
+        op: &'static str,
+        d: &Direct,
+        input: &GpuBuf<f32>,
+        weight: &GpuBuf<f32>,
+        bias: Option<&GpuBuf<f32>>,
+        out: &GpuBuf<f32>,
+    ) -> Result<()> {
+        let g = TextureGeometry::of(d);
+        let layout = |images: usize| TextureLayoutParams {
+            channels: d.in_channels as u32,
+            out_channels: d.out_channels as u32,
+            src_h: d.in_h as u32,
+            src_w: d.in_w as u32,
+            tex_h: g.image_h as u32,
+            tex_w: g.image_w as u32,
+            pad_y: d.pad_y as u32,
+            pad_x: d.pad_x as u32,
+            quads: g.quads as u32,
+            images: images as u32,
+            kernel_h: d.kernel_h as u32,
+            kernel_w: d.kernel_w as u32,
+            transposed: u32::from(d.transposed),
+            _pad: [0; 3],
+        };
+        let weights = self.scratch_texture("conv2d weights", g.weights_w, g.weights_h)?;
+        self.dispatch(Dispatch {
+            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+            entry: "weights",
+            constants: &[],
+            params: bytemuck::bytes_of(&layout(0)),
+            buffers: &[weight.binding(), Binding::Texture(&weights)],
+            workgroups: [
+                g.weights_w.div_ceil(8) as u32,
+                g.weights_h.div_ceil(8) as u32,
+                1,
+            ],
+        })?;
+        let max_rows = self.limits().max_texture_dimension_2d as usize;
+        let per_piece =
+            images_per_piece::<f32>(self, op, d.images, &[d.in_image(), d.out_image()])?
+                .min(max_rows / g.image_h);
+        for first in (0..d.images).step_by(per_piece) {
+            let n = per_piece.min(d.images - first);
+            let x = self.slice(input, first * d.in_image(), n * d.in_image())?;
+            let y = self.slice(out, first * d.out_image(), n * d.out_image())?;
+            let height = n * g.image_h;
+            let padded = self.scratch_texture("conv2d input", g.image_w * g.quads, height)?;
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+                entry: "input",
+                constants: &[("DILATION", d.dilation as f64)],
+                params: bytemuck::bytes_of(&layout(n)),
+                buffers: &[x.binding(), Binding::Texture(&padded)],
+                workgroups: [g.image_w.div_ceil(8) as u32, height.div_ceil(8) as u32, 1],
+            })?;
+            let pixels = n * d.out_h * d.out_w;
+            let invocations = pixels.div_ceil(TEXTURE_PIXELS) * g.blocks_n;
+            let params = TextureParams {
+                quads: g.quads as u32,
+                in_h: g.image_h as u32,
+                in_w: g.image_w as u32,
+                out_h: d.out_h as u32,
+                out_w: d.out_w as u32,
+                kernel_h: d.kernel_h as u32,
+                kernel_w: d.kernel_w as u32,
+                stride: d.stride as u32,
+                out_channels: d.out_channels as u32,
+                blocks_n: g.blocks_n as u32,
+                pixels: pixels as u32,
+                invocations: invocations as u32,
+                flags: if bias.is_some() { FLAG_BIAS } else { 0 }
+                    | if d.relu { FLAG_RELU } else { 0 },
+                _pad: [0; 3],
+            };
+            // Without a bias, the input stands in for the unused binding (the flag keeps it unread).
+            let b = bias.unwrap_or(&x);
+            self.dispatch(Dispatch {
+                kernel: &shaders::CONV2D_TEXTURE,
+                entry: "main",
+                constants: &[],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[
+                    Binding::Texture(&padded),
+                    Binding::Texture(&weights),
+                    b.binding(),
+                    y.binding(),
+                ],
+                workgroups: self.grid_1d((invocations as u64).div_ceil(WG))?,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl ConvOps for Gpu {
     fn conv2d(
         &self,
@@ -825,7 +1120,9 @@ impl ConvOps for Gpu {
         if spec.batch == 0 {
             return Ok(());
         }
-        self.direct_conv("conv2d", &Direct::forward(spec), input, weight, bias, out)
+        let d = Direct::forward(spec);
+        let variant = ConvVariant::pick(self, spec, &d);
+        self.implicit_conv("conv2d", variant, &d, input, weight, bias, out)
     }
 
     fn conv2d_backward_input(
@@ -840,7 +1137,9 @@ impl ConvOps for Gpu {
             return Ok(());
         }
         let d = Direct::input_gradient(spec);
-        self.direct_conv("conv2d_backward_input", &d, grad_out, weight, None, grad_in)
+        let variant = ConvVariant::pick(self, spec, &d);
+        let op = "conv2d_backward_input";
+        self.implicit_conv(op, variant, &d, grad_out, weight, None, grad_in)
     }
 
     fn conv2d_backward_weight(
@@ -946,16 +1245,17 @@ impl ConvOps for Gpu {
     }
 }
 
-/// Compiles every convolution pipeline that training uses: the forward pass and the input gradient of
-/// stride 1 and 2 (the stride is a pipeline constant of the transposed convolution), both weight layouts,
-/// and the weight gradient's two passes.
+/// Compiles every convolution pipeline that training uses: the forward pass and the input gradient with
+/// the kernels [`ConvVariant::pick`] chooses here (a 1-channel and a 4-channel input), the transposed
+/// convolution's stride 1 and 2 (the direct kernel takes the stride as a pipeline constant), both weight
+/// layouts, and the weight gradient's two passes.
 pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
-    for stride in [1, 2] {
-        let spec = Conv2d::new(1, 1, 1, (3, 3), (1, 1)).stride(stride);
+    for (channels, stride) in [(1, 1), (1, 2), (4, 1)] {
+        let spec = Conv2d::new(1, channels, channels, (3, 3), (1, 1)).stride(stride);
         let (x, w, b) = (
             gpu.zeros::<f32>(spec.input_len())?,
-            gpu.zeros::<f32>(1)?,
-            gpu.zeros::<f32>(1)?,
+            gpu.zeros::<f32>(spec.weight_len())?,
+            gpu.zeros::<f32>(channels)?,
         );
         let y = gpu.zeros::<f32>(spec.output_len())?;
         gpu.conv2d(&spec, &x, &w, Some(&b), &y)?;

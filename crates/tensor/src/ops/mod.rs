@@ -11,7 +11,7 @@ pub mod pool;
 pub mod reduce;
 
 pub use augment::{Augment, AugmentOps};
-pub use conv::{Conv2d, ConvOps};
+pub use conv::{Conv2d, ConvOps, ConvVariant};
 pub use dropout::{Dropout, DropoutOps};
 pub use elementwise::{ElementwiseOps, Gather};
 pub use gemm::{Gemm, GemmOps, GemmVariant};
