@@ -64,6 +64,17 @@ fn bias4(o: u32) -> vec4<f32> {
     return select(vec4<f32>(), b, vec4<u32>(o) + vec4<u32>(0u, 1u, 2u, 3u) <= vec4<u32>(last));
 }
 
+// One of four values by a loop variable, with selects: the accumulators stay indexed by constants only.
+fn pick4(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, i: u32) -> vec4<f32> {
+    return select(select(select(v0, v1, i == 1u), v2, i == 2u), v3, i == 3u);
+}
+
+// One of eight values by a loop variable.
+fn pick8(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
+         v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>, i: u32) -> vec4<f32> {
+    return select(pick4(v0, v1, v2, v3, i), pick4(v4, v5, v6, v7, i - 4u), i >= 4u);
+}
+
 // Writes pixel px's channels o0 .. o0+15 (a0: the first 4, ...), with the bias (b0 ..) and the ReLU.
 fn store(px: u32, o0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
          b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) {
@@ -72,18 +83,15 @@ fn store(px: u32, o0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4
     }
     let plane = p.out_h * p.out_w;
     let n = px / plane;
-    let r = px - n * plane;
+    let at = (n * p.out_channels + o0) * plane + px - n * plane;
     let relu = (p.flags & 2u) != 0u;
-    let y = array<vec4<f32>, 4>(
-        select(a0 + b0, max(a0 + b0, vec4(0.0)), relu),
-        select(a1 + b1, max(a1 + b1, vec4(0.0)), relu),
-        select(a2 + b2, max(a2 + b2, vec4(0.0)), relu),
-        select(a3 + b3, max(a3 + b3, vec4(0.0)), relu),
-    );
-    for (var j = 0u; j < 16u; j++) {
-        let o = o0 + j;
-        if o < p.out_channels {
-            out[(n * p.out_channels + o) * plane + r] = y[j / 4u][j % 4u];
+    for (var g = 0u; g < 4u; g++) {
+        let v = pick4(a0, a1, a2, a3, g) + pick4(b0, b1, b2, b3, g);
+        let y = select(v, max(v, vec4(0.0)), relu);
+        for (var i = 0u; i < 4u; i++) {
+            if o0 + 4u * g + i < p.out_channels {
+                out[at + (4u * g + i) * plane] = y[i];
+            }
         }
     }
 }
@@ -220,36 +228,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let o0 = block_n * 16u;
     let b0 = bias4(o0); let b1 = bias4(o0 + 4u); let b2 = bias4(o0 + 8u); let b3 = bias4(o0 + 12u);
-    store(px0 + 0u, o0, a0_0, a0_1, a0_2, a0_3, b0, b1, b2, b3);
-    store(px0 + 1u, o0, a1_0, a1_1, a1_2, a1_3, b0, b1, b2, b3);
-    store(px0 + 2u, o0, a2_0, a2_1, a2_2, a2_3, b0, b1, b2, b3);
-    store(px0 + 3u, o0, a3_0, a3_1, a3_2, a3_3, b0, b1, b2, b3);
-    store(px0 + 4u, o0, a4_0, a4_1, a4_2, a4_3, b0, b1, b2, b3);
-    store(px0 + 5u, o0, a5_0, a5_1, a5_2, a5_3, b0, b1, b2, b3);
-    store(px0 + 6u, o0, a6_0, a6_1, a6_2, a6_3, b0, b1, b2, b3);
-    store(px0 + 7u, o0, a7_0, a7_1, a7_2, a7_3, b0, b1, b2, b3);
-    store(px0 + 8u, o0, a8_0, a8_1, a8_2, a8_3, b0, b1, b2, b3);
-    store(px0 + 9u, o0, a9_0, a9_1, a9_2, a9_3, b0, b1, b2, b3);
-    store(px0 + 10u, o0, a10_0, a10_1, a10_2, a10_3, b0, b1, b2, b3);
-    store(px0 + 11u, o0, a11_0, a11_1, a11_2, a11_3, b0, b1, b2, b3);
-    store(px0 + 12u, o0, a12_0, a12_1, a12_2, a12_3, b0, b1, b2, b3);
-    store(px0 + 13u, o0, a13_0, a13_1, a13_2, a13_3, b0, b1, b2, b3);
-    store(px0 + 14u, o0, a14_0, a14_1, a14_2, a14_3, b0, b1, b2, b3);
-    store(px0 + 15u, o0, a15_0, a15_1, a15_2, a15_3, b0, b1, b2, b3);
-    store(px0 + 16u, o0, a16_0, a16_1, a16_2, a16_3, b0, b1, b2, b3);
-    store(px0 + 17u, o0, a17_0, a17_1, a17_2, a17_3, b0, b1, b2, b3);
-    store(px0 + 18u, o0, a18_0, a18_1, a18_2, a18_3, b0, b1, b2, b3);
-    store(px0 + 19u, o0, a19_0, a19_1, a19_2, a19_3, b0, b1, b2, b3);
-    store(px0 + 20u, o0, a20_0, a20_1, a20_2, a20_3, b0, b1, b2, b3);
-    store(px0 + 21u, o0, a21_0, a21_1, a21_2, a21_3, b0, b1, b2, b3);
-    store(px0 + 22u, o0, a22_0, a22_1, a22_2, a22_3, b0, b1, b2, b3);
-    store(px0 + 23u, o0, a23_0, a23_1, a23_2, a23_3, b0, b1, b2, b3);
-    store(px0 + 24u, o0, a24_0, a24_1, a24_2, a24_3, b0, b1, b2, b3);
-    store(px0 + 25u, o0, a25_0, a25_1, a25_2, a25_3, b0, b1, b2, b3);
-    store(px0 + 26u, o0, a26_0, a26_1, a26_2, a26_3, b0, b1, b2, b3);
-    store(px0 + 27u, o0, a27_0, a27_1, a27_2, a27_3, b0, b1, b2, b3);
-    store(px0 + 28u, o0, a28_0, a28_1, a28_2, a28_3, b0, b1, b2, b3);
-    store(px0 + 29u, o0, a29_0, a29_1, a29_2, a29_3, b0, b1, b2, b3);
-    store(px0 + 30u, o0, a30_0, a30_1, a30_2, a30_3, b0, b1, b2, b3);
-    store(px0 + 31u, o0, a31_0, a31_1, a31_2, a31_3, b0, b1, b2, b3);
+    // The epilogue loops over the block's pixels rather than storing all 32 written out, which took most of
+    // the kernel's compile time (llvmpipe compiles at the first dispatch): per quad of pixels, each pixel's
+    // accumulators are picked by selects, so that they stay indexed by constants only.
+    for (var q = 0u; q < 8u; q++) {
+        let p0_0 = pick8(a0_0, a4_0, a8_0, a12_0, a16_0, a20_0, a24_0, a28_0, q);
+        let p0_1 = pick8(a0_1, a4_1, a8_1, a12_1, a16_1, a20_1, a24_1, a28_1, q);
+        let p0_2 = pick8(a0_2, a4_2, a8_2, a12_2, a16_2, a20_2, a24_2, a28_2, q);
+        let p0_3 = pick8(a0_3, a4_3, a8_3, a12_3, a16_3, a20_3, a24_3, a28_3, q);
+        let p1_0 = pick8(a1_0, a5_0, a9_0, a13_0, a17_0, a21_0, a25_0, a29_0, q);
+        let p1_1 = pick8(a1_1, a5_1, a9_1, a13_1, a17_1, a21_1, a25_1, a29_1, q);
+        let p1_2 = pick8(a1_2, a5_2, a9_2, a13_2, a17_2, a21_2, a25_2, a29_2, q);
+        let p1_3 = pick8(a1_3, a5_3, a9_3, a13_3, a17_3, a21_3, a25_3, a29_3, q);
+        let p2_0 = pick8(a2_0, a6_0, a10_0, a14_0, a18_0, a22_0, a26_0, a30_0, q);
+        let p2_1 = pick8(a2_1, a6_1, a10_1, a14_1, a18_1, a22_1, a26_1, a30_1, q);
+        let p2_2 = pick8(a2_2, a6_2, a10_2, a14_2, a18_2, a22_2, a26_2, a30_2, q);
+        let p2_3 = pick8(a2_3, a6_3, a10_3, a14_3, a18_3, a22_3, a26_3, a30_3, q);
+        let p3_0 = pick8(a3_0, a7_0, a11_0, a15_0, a19_0, a23_0, a27_0, a31_0, q);
+        let p3_1 = pick8(a3_1, a7_1, a11_1, a15_1, a19_1, a23_1, a27_1, a31_1, q);
+        let p3_2 = pick8(a3_2, a7_2, a11_2, a15_2, a19_2, a23_2, a27_2, a31_2, q);
+        let p3_3 = pick8(a3_3, a7_3, a11_3, a15_3, a19_3, a23_3, a27_3, a31_3, q);
+        for (var r = 0u; r < 4u; r++) {
+            store(px0 + 4u * q + r, o0, pick4(p0_0, p1_0, p2_0, p3_0, r), pick4(p0_1, p1_1, p2_1, p3_1, r),
+                  pick4(p0_2, p1_2, p2_2, p3_2, r), pick4(p0_3, p1_3, p2_3, p3_3, r), b0, b1, b2, b3);
+        }
+    }
 }

@@ -6,13 +6,15 @@ use digits_tensor::{conformance, shaders};
 
 /// Every file in `shaders/`, by name: a new kernel must be added here and reached by a check in
 /// `conformance::run_all`.
-const KERNELS: [&str; 17] = [
+const KERNELS: [&str; 19] = [
     "adam",
     "argmax",
     "augment",
     "conv2d",
     "conv2d_backward_weight",
     "conv2d_layout",
+    "conv2d_texture",
+    "conv2d_texture_layout",
     "dropout",
     "elementwise",
     "gather",

@@ -1,10 +1,11 @@
 //! Benchmark cases of the convolution and pooling kernels on the MNIST network's shapes (conv 1→32 on
 //! 28×28, conv 32→64 on 13×13, 2×2 pools on 26×26×32 and 11×11×64), at batch 64 and 256, on both backends.
+//! The forward pass and the input gradient also run with each GPU kernel ([`ConvVariant`]) by name.
 //! Convolutions count floating-point operations (each backward kernel does as many as the forward pass);
 //! pooling counts bytes moved.
 
 use super::{Case, Run, Work, values};
-use crate::{Conv2d, ConvOps, Cpu, Gpu, MaxPool2d, PoolOps, Result};
+use crate::{Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gpu, MaxPool2d, PoolOps, Result};
 
 /// The network's convolutions at a batch, with bias and ReLU fused as the layers run them.
 pub fn mnist_convs(batch: usize) -> [(&'static str, Conv2d); 2] {
@@ -44,6 +45,28 @@ fn conv_setup<B: ConvOps>(b: &B, kernel: &'static str, spec: Conv2d) -> Result<R
     }))
 }
 
+/// `forward` or `backward_input` with a chosen GPU kernel, to compare what [`ConvOps`] picks with the rest.
+fn conv_variant_setup(
+    gpu: &Gpu,
+    variant: ConvVariant,
+    kernel: &'static str,
+    spec: Conv2d,
+) -> Result<Run<Gpu>> {
+    let (x, w, bias) = (
+        gpu.upload(&values(spec.input_len()))?,
+        gpu.upload(&values(spec.weight_len()))?,
+        gpu.upload(&values(spec.out_channels))?,
+    );
+    let (y, dx) = (
+        gpu.upload(&values(spec.output_len()))?,
+        gpu.zeros::<f32>(spec.input_len())?,
+    );
+    Ok(Box::new(move |gpu: &Gpu| match kernel {
+        "forward" => gpu.conv2d_with(variant, &spec, &x, &w, Some(&bias), &y),
+        _ => gpu.conv2d_backward_input_with(variant, &spec, &y, &w, &dx),
+    }))
+}
+
 /// `forward` (values and argmax) or `backward`.
 fn pool_setup<B: PoolOps>(b: &B, kernel: &'static str, spec: MaxPool2d) -> Result<Run<B>> {
     let x = b.upload(&values(spec.input_len()))?;
@@ -78,6 +101,15 @@ pub fn cases() -> Vec<Case> {
                     case.cpu(move |cpu: &Cpu| conv_setup(cpu, kernel, spec))
                         .gpu(move |gpu: &Gpu| conv_setup(gpu, kernel, spec)),
                 );
+            }
+            for kernel in ["forward", "backward_input"] {
+                for variant in ConvVariant::ALL {
+                    let name = format!("{layer} {kernel} {variant:?}").to_lowercase();
+                    let case = Case::new(name, shape.clone(), Work::Flops(spec.flops()));
+                    cases.push(
+                        case.gpu(move |gpu: &Gpu| conv_variant_setup(gpu, variant, kernel, spec)),
+                    );
+                }
             }
         }
         for (layer, spec) in mnist_pools(batch) {
