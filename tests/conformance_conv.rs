@@ -40,9 +40,14 @@ fn conv2d_input_gradient_matches_the_cpu_with_every_kernel() {
 }
 
 #[test]
-fn conv2d_weight_gradient_matches_the_cpu_and_is_reproducible() {
+fn conv2d_weight_gradient_matches_the_cpu_and_is_reproducible_with_every_kernel() {
     let Some(gpu) = common::gpu() else { return };
-    assert_passed(&conv::check_conv2d_backward_weight(&gpu).unwrap(), 20);
+    for variant in ConvVariant::ALL {
+        assert_passed(
+            &conv::check_conv2d_backward_weight(&gpu, variant).unwrap(),
+            20,
+        );
+    }
 }
 
 #[test]

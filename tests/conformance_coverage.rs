@@ -6,7 +6,7 @@ use digits_tensor::{conformance, shaders};
 
 /// Every file in `shaders/`, by name: a new kernel must be added here and reached by a check in
 /// `conformance::run_all`.
-const KERNELS: [&str; 19] = [
+const KERNELS: [&str; 20] = [
     "adam",
     "argmax",
     "augment",
@@ -14,6 +14,7 @@ const KERNELS: [&str; 19] = [
     "conv2d_backward_weight",
     "conv2d_layout",
     "conv2d_texture",
+    "conv2d_texture_backward_weight",
     "conv2d_texture_layout",
     "dropout",
     "elementwise",

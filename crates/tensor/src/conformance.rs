@@ -318,8 +318,8 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     for variant in ConvVariant::ALL {
         reports.push(conv::check_conv2d(gpu, variant)?);
         reports.push(conv::check_conv2d_backward_input(gpu, variant)?);
+        reports.push(conv::check_conv2d_backward_weight(gpu, variant)?);
     }
-    reports.push(conv::check_conv2d_backward_weight(gpu)?);
     reports.push(pool::check_max_pool2d(gpu)?);
     reports.push(dropout::check_dropout(gpu)?);
     reports.push(augment::check_augment(gpu)?);

@@ -32,6 +32,7 @@ kernels! {
     CONV2D_LAYOUT => "conv2d_layout",
     CONV2D_TEXTURE => "conv2d_texture",
     CONV2D_TEXTURE_LAYOUT => "conv2d_texture_layout",
+    CONV2D_TEXTURE_BACKWARD_WEIGHT => "conv2d_texture_backward_weight",
     CONV2D_BACKWARD_WEIGHT => "conv2d_backward_weight",
     MAXPOOL => "maxpool",
     DROPOUT => "dropout",

@@ -1,6 +1,6 @@
 //! Benchmark cases of the convolution and pooling kernels on the MNIST network's shapes (conv 1→32 on
 //! 28×28, conv 32→64 on 13×13, 2×2 pools on 26×26×32 and 11×11×64), at batch 64 and 256, on both backends.
-//! The forward pass and the input gradient also run with each GPU kernel ([`ConvVariant`]) by name.
+//! Each convolution kernel also runs with each GPU variant ([`ConvVariant`]) by name.
 //! Convolutions count floating-point operations (each backward kernel does as many as the forward pass);
 //! pooling counts bytes moved.
 
@@ -45,7 +45,8 @@ fn conv_setup<B: ConvOps>(b: &B, kernel: &'static str, spec: Conv2d) -> Result<R
     }))
 }
 
-/// `forward` or `backward_input` with a chosen GPU kernel, to compare what [`ConvOps`] picks with the rest.
+/// A convolution kernel by name, as in [`conv_setup`], with a chosen GPU variant: to compare what
+/// [`ConvOps`] picks with the rest.
 fn conv_variant_setup(
     gpu: &Gpu,
     variant: ConvVariant,
@@ -61,9 +62,14 @@ fn conv_variant_setup(
         gpu.upload(&values(spec.output_len()))?,
         gpu.zeros::<f32>(spec.input_len())?,
     );
+    let (dw, db) = (
+        gpu.zeros::<f32>(spec.weight_len())?,
+        gpu.zeros::<f32>(spec.out_channels)?,
+    );
     Ok(Box::new(move |gpu: &Gpu| match kernel {
         "forward" => gpu.conv2d_with(variant, &spec, &x, &w, Some(&bias), &y),
-        _ => gpu.conv2d_backward_input_with(variant, &spec, &y, &w, &dx),
+        "backward_input" => gpu.conv2d_backward_input_with(variant, &spec, &y, &w, &dx),
+        _ => gpu.conv2d_backward_weight_with(variant, &spec, &x, &y, &dw, Some(&db)),
     }))
 }
 
@@ -102,7 +108,7 @@ pub fn cases() -> Vec<Case> {
                         .gpu(move |gpu: &Gpu| conv_setup(gpu, kernel, spec)),
                 );
             }
-            for kernel in ["forward", "backward_input"] {
+            for kernel in ["forward", "backward_input", "backward_weight"] {
                 for variant in ConvVariant::ALL {
                     let name = format!("{layer} {kernel} {variant:?}").to_lowercase();
                     let case = Case::new(name, shape.clone(), Work::Flops(spec.flops()));

@@ -169,13 +169,16 @@ pub fn check_conv2d_backward_input(gpu: &Gpu, variant: ConvVariant) -> Result<Re
     Ok(report)
 }
 
-/// `conv2d_backward_weight`: weight and bias gradients sum `batch·oh·ow` products each; the GPU's are
-/// also required to be bit-identical on a second run (no float atomics, a fixed order).
-pub fn check_conv2d_backward_weight(gpu: &Gpu) -> Result<Report> {
+/// `conv2d_backward_weight` with one kernel variant: weight and bias gradients sum `batch·oh·ow` products
+/// each; the GPU's are also required to be bit-identical on a second run (no float atomics, a fixed order).
+pub fn check_conv2d_backward_weight(gpu: &Gpu, variant: ConvVariant) -> Result<Report> {
     let cpu = Cpu::new();
-    let mut report = Report::new("conv2d_backward_weight");
+    let mut report = Report::new(format!("conv2d_backward_weight {variant:?}").to_lowercase());
     let mut rng = TestRng::new(0xdc0e);
     for (spec, with_bias) in conv_specs() {
+        if !variant.supports(gpu, &spec) {
+            continue;
+        }
         let (x, dy) = (rng.values(spec.input_len()), rng.values(spec.output_len()));
         let (dw, db) = (
             cpu.zeros::<f32>(spec.weight_len())?,
@@ -189,7 +192,8 @@ pub fn check_conv2d_backward_weight(gpu: &Gpu) -> Result<Report> {
                 poisoned(gpu, spec.weight_len())?,
                 poisoned(gpu, spec.out_channels)?,
             );
-            gpu.conv2d_backward_weight(&spec, &gx, &gdy, &gdw, with_bias.then_some(&gdb))?;
+            let db = with_bias.then_some(&gdb);
+            gpu.conv2d_backward_weight_with(variant, &spec, &gx, &gdy, &gdw, db)?;
             runs.push((gpu.download(&gdw)?, gpu.download(&gdb)?));
         }
         let shape = describe(&spec);

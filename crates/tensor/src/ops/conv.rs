@@ -7,8 +7,8 @@
 //! The two backends compute the same function by different algorithms:
 //! - CPU: im2col into a per-thread scratch buffer and a `matrixmultiply` GEMM per image, parallel over the
 //!   batch with rayon; the weight gradient sums fixed chunks of the batch in a fixed order.
-//! - GPU: implicit GEMMs with no im2col buffer. The forward pass and, as the transposed convolution of the
-//!   output gradient, the input gradient have two kernels ([`ConvVariant`]):
+//! - GPU: implicit GEMMs with no im2col buffer, each pass with two kernels ([`ConvVariant`]). The forward
+//!   pass and, as the transposed convolution of the output gradient, the input gradient:
 //!   - `shaders/conv2d.wgsl` computes 16 pixels × 16 channels per invocation from the input directly,
 //!     with the weights re-laid out (`shaders/conv2d_layout.wgsl`) into 64 KiB windows bound as a uniform
 //!     buffer, which every invocation reads at the same index.
@@ -16,9 +16,10 @@
 //!     hold the padded input and the weights four channels per texel (`shaders/conv2d_texture_layout.wgsl`):
 //!     CPU-emulated adapters fetch a texel for less than half the cost of a storage-buffer load.
 //!
-//!   `shaders/conv2d_backward_weight.wgsl` sums the weight and bias gradients
-//!   over fixed slices of the batch, then the slices in order. Every value is summed by one invocation in a
-//!   fixed order, with no atomics, so results are bit-identical run to run.
+//!   The weight and bias gradients: `shaders/conv2d_backward_weight.wgsl` from the buffers, or
+//!   `shaders/conv2d_texture_backward_weight.wgsl` from the input's texture and one of the output gradient,
+//!   each over fixed slices of the batch, then the slices in order. Every value is summed by one invocation
+//!   in a fixed order, with no atomics, so results are bit-identical run to run.
 //!
 //! ```
 //! use digits_tensor::{Backend, Conv2d, ConvOps, Cpu};
@@ -834,24 +835,30 @@ impl ConvVariant {
     /// Every variant, for conformance tests and benchmarks.
     pub const ALL: [ConvVariant; 2] = [ConvVariant::Direct, ConvVariant::Texture];
 
-    /// Whether the variant can compute both the forward pass and the input gradient of `spec` on `gpu`.
+    /// Whether the variant can compute the forward pass, the input gradient and the weight gradient of `spec`
+    /// on `gpu`.
     pub fn supports(self, gpu: &Gpu, spec: &Conv2d) -> bool {
         match self {
             ConvVariant::Direct => spec.kernel_h * spec.kernel_w * DIRECT_CHANNELS <= WINDOW,
             ConvVariant::Texture => {
                 let max = gpu.limits().max_texture_dimension_2d as usize;
+                // The weight gradient's texture of the output gradient, too.
+                let gradient = spec.out_width() * spec.out_channels.div_ceil(4);
                 [Direct::forward(spec), Direct::input_gradient(spec)]
                     .iter()
                     .all(|d| TextureGeometry::of(d).fits(max))
+                    && gradient <= max
+                    && spec.out_height() <= max
             }
         }
     }
 
     /// The variant measured fastest for this device and pass (BENCHMARKS.md): textures on CPU-emulated
-    /// adapters, except for inputs of fewer than 4 channels, which would pad every texel with zeros; the
-    /// direct kernel on real GPUs, where the texture kernel is not measured yet.
-    fn pick(gpu: &Gpu, spec: &Conv2d, d: &Direct) -> ConvVariant {
-        if gpu.is_cpu_emulated() && d.in_channels >= 4 && ConvVariant::Texture.supports(gpu, spec) {
+    /// adapters, unless the texels of the pass's input (`channels`: the input's, or the output gradient's
+    /// for the input gradient) would hold fewer than 4 channels and so mostly zeros; the direct kernels on
+    /// real GPUs, where the texture kernels are not measured yet.
+    fn pick(gpu: &Gpu, spec: &Conv2d, channels: usize) -> ConvVariant {
+        if gpu.is_cpu_emulated() && channels >= 4 && ConvVariant::Texture.supports(gpu, spec) {
             ConvVariant::Texture
         } else {
             ConvVariant::Direct
@@ -1021,28 +1028,12 @@ impl Gpu {
         out: &GpuBuf<f32>,
     ) -> Result<()> {
         let g = TextureGeometry::of(d);
-        let layout = |images: usize| TextureLayoutParams {
-            channels: d.in_channels as u32,
-            out_channels: d.out_channels as u32,
-            src_h: d.in_h as u32,
-            src_w: d.in_w as u32,
-            tex_h: g.image_h as u32,
-            tex_w: g.image_w as u32,
-            pad_y: d.pad_y as u32,
-            pad_x: d.pad_x as u32,
-            quads: g.quads as u32,
-            images: images as u32,
-            kernel_h: d.kernel_h as u32,
-            kernel_w: d.kernel_w as u32,
-            transposed: u32::from(d.transposed),
-            _pad: [0; 3],
-        };
         let weights = self.scratch_texture("conv2d weights", g.weights_w, g.weights_h)?;
         self.dispatch(Dispatch {
             kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
             entry: "weights",
             constants: &[],
-            params: bytemuck::bytes_of(&layout(0)),
+            params: bytemuck::bytes_of(&TextureLayoutParams::new(d, &g, 0)),
             buffers: &[weight.binding(), Binding::Texture(&weights)],
             workgroups: [
                 g.weights_w.div_ceil(8) as u32,
@@ -1058,16 +1049,7 @@ impl Gpu {
             let n = per_piece.min(d.images - first);
             let x = self.slice(input, first * d.in_image(), n * d.in_image())?;
             let y = self.slice(out, first * d.out_image(), n * d.out_image())?;
-            let height = n * g.image_h;
-            let padded = self.scratch_texture("conv2d input", g.image_w * g.quads, height)?;
-            self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
-                entry: "input",
-                constants: &[("DILATION", d.dilation as f64)],
-                params: bytemuck::bytes_of(&layout(n)),
-                buffers: &[x.binding(), Binding::Texture(&padded)],
-                workgroups: [g.image_w.div_ceil(8) as u32, height.div_ceil(8) as u32, 1],
-            })?;
+            let padded = self.texture_input(d, &g, n, &x)?;
             let pixels = n * d.out_h * d.out_w;
             let invocations = pixels.div_ceil(TEXTURE_PIXELS) * g.blocks_n;
             let params = TextureParams {
@@ -1107,6 +1089,87 @@ impl Gpu {
     }
 }
 
+impl TextureLayoutParams {
+    fn new(d: &Direct, g: &TextureGeometry, images: usize) -> Self {
+        TextureLayoutParams {
+            channels: d.in_channels as u32,
+            out_channels: d.out_channels as u32,
+            src_h: d.in_h as u32,
+            src_w: d.in_w as u32,
+            tex_h: g.image_h as u32,
+            tex_w: g.image_w as u32,
+            pad_y: d.pad_y as u32,
+            pad_x: d.pad_x as u32,
+            quads: g.quads as u32,
+            images: images as u32,
+            kernel_h: d.kernel_h as u32,
+            kernel_w: d.kernel_w as u32,
+            transposed: u32::from(d.transposed),
+            _pad: [0; 3],
+        }
+    }
+}
+
+impl Gpu {
+    /// Records the copy of `images` images of `x` (a piece of [`Direct`]'s input) into the padded input
+    /// texture.
+    fn texture_input(
+        &self,
+        d: &Direct,
+        g: &TextureGeometry,
+        images: usize,
+        x: &GpuBuf<f32>,
+    ) -> Result<wgpu::TextureView> {
+        let height = images * g.image_h;
+        let padded = self.scratch_texture("conv2d input", g.image_w * g.quads, height)?;
+        self.dispatch(Dispatch {
+            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+            entry: "input",
+            constants: &[("DILATION", d.dilation as f64)],
+            params: bytemuck::bytes_of(&TextureLayoutParams::new(d, g, images)),
+            buffers: &[x.binding(), Binding::Texture(&padded)],
+            workgroups: [g.image_w.div_ceil(8) as u32, height.div_ceil(8) as u32, 1],
+        })?;
+        Ok(padded)
+    }
+
+    /// Records the copy of `images` images of `dy` (the gradient of the forward pass `d`'s output) into a
+    /// texture, unpadded: the input copy of a 1×1 convolution whose input is `dy`.
+    fn texture_output_gradient(
+        &self,
+        d: &Direct,
+        images: usize,
+        dy: &GpuBuf<f32>,
+    ) -> Result<wgpu::TextureView> {
+        let as_input = Direct {
+            images,
+            in_channels: d.out_channels,
+            in_h: d.out_h,
+            in_w: d.out_w,
+            kernel_h: 1,
+            kernel_w: 1,
+            stride: 1,
+            pad_y: 0,
+            pad_x: 0,
+            dilation: 1,
+            ..*d
+        };
+        let g = TextureGeometry::of(&as_input);
+        let height = images * g.image_h;
+        let texture =
+            self.scratch_texture("conv2d output gradient", g.image_w * g.quads, height)?;
+        self.dispatch(Dispatch {
+            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+            entry: "input",
+            constants: &[("DILATION", 1.0)],
+            params: bytemuck::bytes_of(&TextureLayoutParams::new(&as_input, &g, images)),
+            buffers: &[dy.binding(), Binding::Texture(&texture)],
+            workgroups: [g.image_w.div_ceil(8) as u32, height.div_ceil(8) as u32, 1],
+        })?;
+        Ok(texture)
+    }
+}
+
 impl ConvOps for Gpu {
     fn conv2d(
         &self,
@@ -1121,7 +1184,7 @@ impl ConvOps for Gpu {
             return Ok(());
         }
         let d = Direct::forward(spec);
-        let variant = ConvVariant::pick(self, spec, &d);
+        let variant = ConvVariant::pick(self, spec, d.in_channels);
         self.implicit_conv("conv2d", variant, &d, input, weight, bias, out)
     }
 
@@ -1137,7 +1200,7 @@ impl ConvOps for Gpu {
             return Ok(());
         }
         let d = Direct::input_gradient(spec);
-        let variant = ConvVariant::pick(self, spec, &d);
+        let variant = ConvVariant::pick(self, spec, d.in_channels);
         let op = "conv2d_backward_input";
         self.implicit_conv(op, variant, &d, grad_out, weight, None, grad_in)
     }
@@ -1150,12 +1213,52 @@ impl ConvOps for Gpu {
         grad_weight: &GpuBuf<f32>,
         grad_bias: Option<&GpuBuf<f32>>,
     ) -> Result<()> {
+        let variant = ConvVariant::pick(self, spec, spec.in_channels);
+        self.conv2d_backward_weight_with(variant, spec, input, grad_out, grad_weight, grad_bias)
+    }
+}
+
+/// Uniform parameters of `shaders/conv2d_texture_backward_weight.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TextureWeightGradParams {
+    in_channels: u32,
+    out_channels: u32,
+    in_quads: u32,
+    out_quads: u32,
+    in_h: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    c_blocks: u32,
+    images: u32,
+    per_slice: u32,
+    len: u32,
+    _pad: [u32; 2],
+}
+
+impl Gpu {
+    /// Runs the weight and bias gradients with a chosen kernel (tests and benchmarks compare them;
+    /// [`ConvOps::conv2d_backward_weight`] picks). Both sum in the same fixed order of slices, each slice's
+    /// pixels in order, so each is bit-identical run to run.
+    pub fn conv2d_backward_weight_with(
+        &self,
+        variant: ConvVariant,
+        spec: &Conv2d,
+        input: &GpuBuf<f32>,
+        grad_out: &GpuBuf<f32>,
+        grad_weight: &GpuBuf<f32>,
+        grad_bias: Option<&GpuBuf<f32>>,
+    ) -> Result<()> {
         spec.check_backward_weight(
             input.len(),
             grad_out.len(),
             grad_weight.len(),
             grad_bias.map(GpuBuf::len),
         )?;
+        self.check_variant("conv2d_backward_weight", variant, spec)?;
         if spec.batch == 0 {
             // An empty sum.
             self.fill(grad_weight, 0.0)?;
@@ -1163,13 +1266,26 @@ impl ConvOps for Gpu {
         }
         let k = spec.patch_len();
         let len = spec.out_channels * k + spec.out_channels;
-        let tiles = k.div_ceil(WGRAD_TILE) * spec.out_channels.div_ceil(WGRAD_TILE);
-        let per_piece = images_per_piece::<f32>(
+        // The texture kernel's input and output-gradient textures, as for the forward pass.
+        let d = Direct::forward(spec);
+        let g = TextureGeometry::of(&d);
+        let out_quads = spec.out_channels.div_ceil(4);
+        let c_blocks = g.quads.div_ceil(4);
+        let taps = spec.kernel_h * spec.kernel_w;
+        let tiles = match variant {
+            ConvVariant::Direct => k.div_ceil(WGRAD_TILE) * spec.out_channels.div_ceil(WGRAD_TILE),
+            ConvVariant::Texture => taps * c_blocks * spec.out_channels.div_ceil(16),
+        };
+        let mut per_piece = images_per_piece::<f32>(
             self,
             "conv2d_backward_weight",
             spec.batch,
             &[spec.in_image(), spec.out_image()],
         )?;
+        if variant == ConvVariant::Texture {
+            let max_rows = self.limits().max_texture_dimension_2d as usize;
+            per_piece = per_piece.min(max_rows / g.image_h.max(d.out_h));
+        }
         // Slices of the batch: enough invocations to fill the device, fixed by the shape so that the sum's
         // order is the same on every run.
         let slices = WGRAD_INVOCATIONS.div_ceil(tiles).clamp(1, per_piece);
@@ -1224,14 +1340,53 @@ impl ConvOps for Gpu {
                     "conv2d_backward_weight: k = {k} is too large a grid"
                 )));
             }
-            self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
-                entry: "partial",
-                constants: &[],
-                params: bytemuck::bytes_of(&params),
-                buffers: &[x.binding(), dy.binding(), partials.binding()],
-                workgroups: groups,
-            })?;
+            match variant {
+                ConvVariant::Direct => self.dispatch(Dispatch {
+                    kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
+                    entry: "partial",
+                    constants: &[],
+                    params: bytemuck::bytes_of(&params),
+                    buffers: &[x.binding(), dy.binding(), partials.binding()],
+                    workgroups: groups,
+                })?,
+                ConvVariant::Texture => {
+                    let padded = self.texture_input(&d, &g, n, &x)?;
+                    let gradient = self.texture_output_gradient(&d, n, &dy)?;
+                    let texture_params = TextureWeightGradParams {
+                        in_channels: spec.in_channels as u32,
+                        out_channels: spec.out_channels as u32,
+                        in_quads: g.quads as u32,
+                        out_quads: out_quads as u32,
+                        in_h: g.image_h as u32,
+                        out_h: d.out_h as u32,
+                        out_w: d.out_w as u32,
+                        kernel_h: spec.kernel_h as u32,
+                        kernel_w: spec.kernel_w as u32,
+                        stride: spec.stride as u32,
+                        c_blocks: c_blocks as u32,
+                        images: n as u32,
+                        per_slice: per_slice as u32,
+                        len: len as u32,
+                        _pad: [0; 2],
+                    };
+                    self.dispatch(Dispatch {
+                        kernel: &shaders::CONV2D_TEXTURE_BACKWARD_WEIGHT,
+                        entry: "partial",
+                        constants: &[],
+                        params: bytemuck::bytes_of(&texture_params),
+                        buffers: &[
+                            Binding::Texture(&padded),
+                            Binding::Texture(&gradient),
+                            partials.binding(),
+                        ],
+                        workgroups: [
+                            (taps * c_blocks).div_ceil(8) as u32,
+                            spec.out_channels.div_ceil(16) as u32,
+                            piece_slices as u32,
+                        ],
+                    })?
+                }
+            }
             self.dispatch(Dispatch {
                 kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
                 entry: "reduce",
