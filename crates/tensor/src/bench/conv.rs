@@ -23,25 +23,38 @@ pub fn mnist_pools(batch: usize) -> [(&'static str, MaxPool2d); 2] {
     ]
 }
 
+/// One convolution's operands: input, weights, bias, output (also the output gradient) and gradients.
+struct ConvBuffers<B: Backend> {
+    x: B::Buf<f32>,
+    w: B::Buf<f32>,
+    bias: B::Buf<f32>,
+    y: B::Buf<f32>,
+    dx: B::Buf<f32>,
+    dw: B::Buf<f32>,
+    db: B::Buf<f32>,
+}
+
+impl<B: Backend> ConvBuffers<B> {
+    fn new(b: &B, spec: &Conv2d) -> Result<Self> {
+        Ok(ConvBuffers {
+            x: b.upload(&values(spec.input_len()))?,
+            w: b.upload(&values(spec.weight_len()))?,
+            bias: b.upload(&values(spec.out_channels))?,
+            y: b.upload(&values(spec.output_len()))?,
+            dx: b.zeros::<f32>(spec.input_len())?,
+            dw: b.zeros::<f32>(spec.weight_len())?,
+            db: b.zeros::<f32>(spec.out_channels)?,
+        })
+    }
+}
+
 /// The convolution kernels by name: `forward`, `backward_input`, `backward_weight` (with the bias gradient).
 fn conv_setup<B: ConvOps>(b: &B, kernel: &'static str, spec: Conv2d) -> Result<Run<B>> {
-    let (x, w, bias) = (
-        b.upload(&values(spec.input_len()))?,
-        b.upload(&values(spec.weight_len()))?,
-        b.upload(&values(spec.out_channels))?,
-    );
-    let (y, dx) = (
-        b.upload(&values(spec.output_len()))?,
-        b.zeros::<f32>(spec.input_len())?,
-    );
-    let (dw, db) = (
-        b.zeros::<f32>(spec.weight_len())?,
-        b.zeros::<f32>(spec.out_channels)?,
-    );
+    let t = ConvBuffers::new(b, &spec)?;
     Ok(Box::new(move |b: &B| match kernel {
-        "forward" => b.conv2d(&spec, &x, &w, Some(&bias), &y),
-        "backward_input" => b.conv2d_backward_input(&spec, &y, &w, &dx),
-        _ => b.conv2d_backward_weight(&spec, &x, &y, &dw, Some(&db)),
+        "forward" => b.conv2d(&spec, &t.x, &t.w, Some(&t.bias), &t.y),
+        "backward_input" => b.conv2d_backward_input(&spec, &t.y, &t.w, &t.dx),
+        _ => b.conv2d_backward_weight(&spec, &t.x, &t.y, &t.dw, Some(&t.db)),
     }))
 }
 
@@ -53,23 +66,11 @@ fn conv_variant_setup(
     kernel: &'static str,
     spec: Conv2d,
 ) -> Result<Run<Gpu>> {
-    let (x, w, bias) = (
-        gpu.upload(&values(spec.input_len()))?,
-        gpu.upload(&values(spec.weight_len()))?,
-        gpu.upload(&values(spec.out_channels))?,
-    );
-    let (y, dx) = (
-        gpu.upload(&values(spec.output_len()))?,
-        gpu.zeros::<f32>(spec.input_len())?,
-    );
-    let (dw, db) = (
-        gpu.zeros::<f32>(spec.weight_len())?,
-        gpu.zeros::<f32>(spec.out_channels)?,
-    );
+    let t = ConvBuffers::new(gpu, &spec)?;
     Ok(Box::new(move |gpu: &Gpu| match kernel {
-        "forward" => gpu.conv2d_with(variant, &spec, &x, &w, Some(&bias), &y),
-        "backward_input" => gpu.conv2d_backward_input_with(variant, &spec, &y, &w, &dx),
-        _ => gpu.conv2d_backward_weight_with(variant, &spec, &x, &y, &dw, Some(&db)),
+        "forward" => gpu.conv2d_with(variant, &spec, &t.x, &t.w, Some(&t.bias), &t.y),
+        "backward_input" => gpu.conv2d_backward_input_with(variant, &spec, &t.y, &t.w, &t.dx),
+        _ => gpu.conv2d_backward_weight_with(variant, &spec, &t.x, &t.y, &t.dw, Some(&t.db)),
     }))
 }
 

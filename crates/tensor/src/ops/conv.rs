@@ -943,6 +943,27 @@ struct TextureLayoutParams {
     _pad: [u32; 3],
 }
 
+impl TextureLayoutParams {
+    fn new(d: &Direct, g: &TextureGeometry, images: usize) -> Self {
+        TextureLayoutParams {
+            channels: d.in_channels as u32,
+            out_channels: d.out_channels as u32,
+            src_h: d.in_h as u32,
+            src_w: d.in_w as u32,
+            tex_h: g.image_h as u32,
+            tex_w: g.image_w as u32,
+            pad_y: d.pad_y as u32,
+            pad_x: d.pad_x as u32,
+            quads: g.quads as u32,
+            images: images as u32,
+            kernel_h: d.kernel_h as u32,
+            kernel_w: d.kernel_w as u32,
+            transposed: u32::from(d.transposed),
+            _pad: [0; 3],
+        }
+    }
+}
+
 /// Output pixels and channels per invocation of `conv2d_texture.wgsl`.
 const TEXTURE_PIXELS: usize = 32;
 const TEXTURE_CHANNELS: usize = 16;
@@ -1049,7 +1070,7 @@ impl Gpu {
             let n = per_piece.min(d.images - first);
             let x = self.slice(input, first * d.in_image(), n * d.in_image())?;
             let y = self.slice(out, first * d.out_image(), n * d.out_image())?;
-            let padded = self.texture_input(d, &g, n, &x)?;
+            let padded = self.texture_input("conv2d input", d, &g, n, &x)?;
             let pixels = n * d.out_h * d.out_w;
             let invocations = pixels.div_ceil(TEXTURE_PIXELS) * g.blocks_n;
             let params = TextureParams {
@@ -1087,41 +1108,19 @@ impl Gpu {
         }
         Ok(())
     }
-}
 
-impl TextureLayoutParams {
-    fn new(d: &Direct, g: &TextureGeometry, images: usize) -> Self {
-        TextureLayoutParams {
-            channels: d.in_channels as u32,
-            out_channels: d.out_channels as u32,
-            src_h: d.in_h as u32,
-            src_w: d.in_w as u32,
-            tex_h: g.image_h as u32,
-            tex_w: g.image_w as u32,
-            pad_y: d.pad_y as u32,
-            pad_x: d.pad_x as u32,
-            quads: g.quads as u32,
-            images: images as u32,
-            kernel_h: d.kernel_h as u32,
-            kernel_w: d.kernel_w as u32,
-            transposed: u32::from(d.transposed),
-            _pad: [0; 3],
-        }
-    }
-}
-
-impl Gpu {
     /// Records the copy of `images` images of `x` (a piece of [`Direct`]'s input) into the padded input
-    /// texture.
+    /// texture of `role`.
     fn texture_input(
         &self,
+        role: &'static str,
         d: &Direct,
         g: &TextureGeometry,
         images: usize,
         x: &GpuBuf<f32>,
     ) -> Result<wgpu::TextureView> {
         let height = images * g.image_h;
-        let padded = self.scratch_texture("conv2d input", g.image_w * g.quads, height)?;
+        let padded = self.scratch_texture(role, g.image_w * g.quads, height)?;
         self.dispatch(Dispatch {
             kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
             entry: "input",
@@ -1155,18 +1154,7 @@ impl Gpu {
             ..*d
         };
         let g = TextureGeometry::of(&as_input);
-        let height = images * g.image_h;
-        let texture =
-            self.scratch_texture("conv2d output gradient", g.image_w * g.quads, height)?;
-        self.dispatch(Dispatch {
-            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
-            entry: "input",
-            constants: &[("DILATION", 1.0)],
-            params: bytemuck::bytes_of(&TextureLayoutParams::new(&as_input, &g, images)),
-            buffers: &[dy.binding(), Binding::Texture(&texture)],
-            workgroups: [g.image_w.div_ceil(8) as u32, height.div_ceil(8) as u32, 1],
-        })?;
-        Ok(texture)
+        self.texture_input("conv2d output gradient", &as_input, &g, images, dy)
     }
 }
 
@@ -1179,13 +1167,8 @@ impl ConvOps for Gpu {
         bias: Option<&GpuBuf<f32>>,
         out: &GpuBuf<f32>,
     ) -> Result<()> {
-        spec.check_forward(input.len(), weight.len(), bias.map(GpuBuf::len), out.len())?;
-        if spec.batch == 0 {
-            return Ok(());
-        }
-        let d = Direct::forward(spec);
-        let variant = ConvVariant::pick(self, spec, d.in_channels);
-        self.implicit_conv("conv2d", variant, &d, input, weight, bias, out)
+        let variant = ConvVariant::pick(self, spec, spec.in_channels);
+        self.conv2d_with(variant, spec, input, weight, bias, out)
     }
 
     fn conv2d_backward_input(
@@ -1195,14 +1178,9 @@ impl ConvOps for Gpu {
         weight: &GpuBuf<f32>,
         grad_in: &GpuBuf<f32>,
     ) -> Result<()> {
-        spec.check_backward_input(grad_out.len(), weight.len(), grad_in.len())?;
-        if spec.batch == 0 {
-            return Ok(());
-        }
-        let d = Direct::input_gradient(spec);
-        let variant = ConvVariant::pick(self, spec, d.in_channels);
-        let op = "conv2d_backward_input";
-        self.implicit_conv(op, variant, &d, grad_out, weight, None, grad_in)
+        // The transposed convolution's input is the output gradient.
+        let variant = ConvVariant::pick(self, spec, spec.out_channels);
+        self.conv2d_backward_input_with(variant, spec, grad_out, weight, grad_in)
     }
 
     fn conv2d_backward_weight(
@@ -1350,7 +1328,7 @@ impl Gpu {
                     workgroups: groups,
                 })?,
                 ConvVariant::Texture => {
-                    let padded = self.texture_input(&d, &g, n, &x)?;
+                    let padded = self.texture_input("conv2d input", &d, &g, n, &x)?;
                     let gradient = self.texture_output_gradient(&d, n, &dy)?;
                     let texture_params = TextureWeightGradParams {
                         in_channels: spec.in_channels as u32,
