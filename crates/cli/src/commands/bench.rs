@@ -111,7 +111,7 @@ impl Table {
         }
         println!();
         println!(
-            "{:<28} {:>16} {:>6} {:>12} {:>10}",
+            "{:<34} {:>18} {:>6} {:>12} {:>10}",
             "kernel", "shape", "runs", "per run", "rate"
         );
     }
@@ -129,7 +129,7 @@ impl Table {
             .with_context(|| format!("benchmark {} {}", case.name, case.shape))?;
         if !self.json {
             println!(
-                "{:<28} {:>16} {:>6} {:>12} {:>10}",
+                "{:<34} {:>18} {:>6} {:>12} {:>10}",
                 m.name,
                 m.shape,
                 m.runs,
