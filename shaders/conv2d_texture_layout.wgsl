@@ -1,5 +1,6 @@
-// Copies a convolution's operands into the rgba32float textures that conv2d_texture.wgsl reads, four
-// channels per texel.
+// Copies a convolution's operands into the rgba32float textures that conv2d_texture.wgsl and
+// conv2d_texture_backward_weight.wgsl read, four channels per texel (`input` also copies the output
+// gradient for the latter, as the input of a 1×1 convolution).
 //   input:   xt(x · c4 + q, n · tex_h + y) = in[n, 4q .. 4q+3, (y - pad_y) / dilation, (x - pad_x) / dilation],
 //            zero in the padding, between dilated values and past the last channel
 //   weights: wt(j, k) = w'[4j .. 4j+3, c, ky, kx], k = ((ky · kw + kx) · c4 + c / 4) · 4 + c % 4, zero past
