@@ -684,10 +684,22 @@ pub(crate) fn images_per_piece<T: Element>(
     batch: usize,
     per_image: &[usize],
 ) -> Result<usize> {
+    images_per_piece_at_most::<T>(gpu, op, batch, per_image, usize::MAX, "one binding")
+}
+
+/// [`images_per_piece`], with at most `cap` images per piece (what else must fit: `what`).
+fn images_per_piece_at_most<T: Element>(
+    gpu: &Gpu,
+    op: &'static str,
+    batch: usize,
+    per_image: &[usize],
+    cap: usize,
+    what: &str,
+) -> Result<usize> {
     let limit = gpu.max_binding_elements::<T>();
     let align = gpu.view_alignment::<T>();
     let largest = per_image.iter().copied().max().unwrap_or(1).max(1);
-    if largest * batch <= limit {
+    if largest * batch <= limit && batch <= cap {
         return Ok(batch.max(1));
     }
     // Pieces must start at multiples of `align` elements in every buffer.
@@ -695,10 +707,10 @@ pub(crate) fn images_per_piece<T: Element>(
         .iter()
         .map(|&n| align / gcd(n.max(1), align))
         .fold(1, lcm);
-    let images = limit / largest / step * step;
+    let images = (limit / largest).min(cap) / step * step;
     if images == 0 {
         return Err(TensorError::Limit(format!(
-            "{op}: {step} images of {largest} elements exceed one binding ({limit} elements) on {}",
+            "{op}: {step} images of {largest} elements exceed {what} on {} (bindings of {limit} elements)",
             gpu.info().name
         )));
     }
@@ -1063,9 +1075,15 @@ impl Gpu {
             ],
         })?;
         let max_rows = self.limits().max_texture_dimension_2d as usize;
-        let per_piece =
-            images_per_piece::<f32>(self, op, d.images, &[d.in_image(), d.out_image()])?
-                .min(max_rows / g.image_h);
+        let per_image = [d.in_image(), d.out_image()];
+        let per_piece = images_per_piece_at_most::<f32>(
+            self,
+            op,
+            d.images,
+            &per_image,
+            max_rows / g.image_h,
+            "one binding or texture",
+        )?;
         for first in (0..d.images).step_by(per_piece) {
             let n = per_piece.min(d.images - first);
             let x = self.slice(input, first * d.in_image(), n * d.in_image())?;
@@ -1254,16 +1272,21 @@ impl Gpu {
             ConvVariant::Direct => k.div_ceil(WGRAD_TILE) * spec.out_channels.div_ceil(WGRAD_TILE),
             ConvVariant::Texture => taps * c_blocks * spec.out_channels.div_ceil(16),
         };
-        let mut per_piece = images_per_piece::<f32>(
+        // The texture kernel's pieces must also fit its textures' rows.
+        let max_rows = match variant {
+            ConvVariant::Direct => usize::MAX,
+            ConvVariant::Texture => {
+                self.limits().max_texture_dimension_2d as usize / g.image_h.max(d.out_h)
+            }
+        };
+        let per_piece = images_per_piece_at_most::<f32>(
             self,
             "conv2d_backward_weight",
             spec.batch,
             &[spec.in_image(), spec.out_image()],
+            max_rows,
+            "one binding or texture",
         )?;
-        if variant == ConvVariant::Texture {
-            let max_rows = self.limits().max_texture_dimension_2d as usize;
-            per_piece = per_piece.min(max_rows / g.image_h.max(d.out_h));
-        }
         // Slices of the batch: enough invocations to fill the device, fixed by the shape so that the sum's
         // order is the same on every run.
         let slices = WGRAD_INVOCATIONS.div_ceil(tiles).clamp(1, per_piece);
