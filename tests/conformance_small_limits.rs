@@ -1,6 +1,7 @@
 //! Kernels that cut their work into pieces, on a device opened with small limits: 128 KiB storage bindings
-//! and 2-D textures of 64 texels a side. The GEMM splits A and C into bands of rows, the convolutions the
-//! batch into pieces that fit a binding, and the texture convolutions into pieces that fit a texture;
+//! and 2-D textures of 64 texels a side. The GEMM splits A and C into bands of rows, the convolutions and
+//! the pools the batch into pieces that fit a binding, and the texture convolutions into pieces that fit a
+//! texture;
 //! with the default limits (128 MiB, 16384 texels on lavapipe) no test shape reaches those paths. Each
 //! result is compared with the CPU's, within `Tolerance::for_sum` of its number of terms.
 
@@ -9,7 +10,8 @@ mod common;
 use digits_tensor::conformance::{TestRng, Tolerance};
 use digits_tensor::gpu::adapter::open_adapter;
 use digits_tensor::{
-    AdapterRequest, Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gemm, GemmOps, Gpu,
+    AdapterRequest, Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gemm, GemmOps, Gpu, MaxPool2d,
+    PoolOps,
 };
 
 fn gpu_with_small_limits() -> Option<Gpu> {
@@ -179,4 +181,38 @@ fn gemm_in_bands_of_rows_matches_the_cpu() {
         &want.read(),
         Tolerance::for_sum(spec.k + 1),
     );
+}
+
+#[test]
+fn max_pooling_in_pieces_matches_the_cpu_exactly() {
+    let Some(gpu) = gpu_with_small_limits() else {
+        return;
+    };
+    let cpu = Cpu::new();
+    let mut rng = TestRng::new(0x9001);
+    // 80 images of 3×13×11 (429 floats each, odd sizes): 34320 floats, over one 32768-float binding.
+    let spec = MaxPool2d::new(80, 3, (13, 11), 2);
+    assert!(spec.input_len() > gpu.max_binding_elements::<f32>());
+    let (x, dy) = (rng.values(spec.input_len()), rng.values(spec.output_len()));
+    let (y, arg, dx) = (
+        cpu.zeros::<f32>(spec.output_len()).unwrap(),
+        cpu.zeros::<u32>(spec.output_len()).unwrap(),
+        cpu.zeros::<f32>(spec.input_len()).unwrap(),
+    );
+    cpu.max_pool2d(&spec, &cpu.upload(&x).unwrap(), &y, &arg)
+        .unwrap();
+    cpu.max_pool2d_backward(&spec, &cpu.upload(&dy).unwrap(), &arg, &dx)
+        .unwrap();
+    let (gy, garg, gdx) = (
+        gpu.upload(&vec![f32::NAN; spec.output_len()]).unwrap(),
+        gpu.upload(&vec![u32::MAX; spec.output_len()]).unwrap(),
+        gpu.upload(&vec![f32::NAN; spec.input_len()]).unwrap(),
+    );
+    gpu.max_pool2d(&spec, &gpu.upload(&x).unwrap(), &gy, &garg)
+        .unwrap();
+    gpu.max_pool2d_backward(&spec, &gpu.upload(&dy).unwrap(), &garg, &gdx)
+        .unwrap();
+    assert_eq!(gpu.download(&gy).unwrap(), cpu.download(&y).unwrap());
+    assert_eq!(gpu.download(&garg).unwrap(), cpu.download(&arg).unwrap());
+    assert_eq!(gpu.download(&gdx).unwrap(), cpu.download(&dx).unwrap());
 }
