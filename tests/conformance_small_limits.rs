@@ -216,3 +216,26 @@ fn max_pooling_in_pieces_matches_the_cpu_exactly() {
     assert_eq!(gpu.download(&garg).unwrap(), cpu.download(&arg).unwrap());
     assert_eq!(gpu.download(&gdx).unwrap(), cpu.download(&dx).unwrap());
 }
+
+#[test]
+fn a_kernel_whose_textures_do_not_fit_is_a_limit_error_and_not_picked() {
+    let Some(gpu) = gpu_with_small_limits() else {
+        return;
+    };
+    // conv2 of the MNIST network: its weight texture is 9 taps × 8 channel quads × 4 = 288 rows.
+    let spec = Conv2d::new(2, 32, 64, (13, 13), (3, 3));
+    assert!(!ConvVariant::Texture.supports(&gpu, &spec));
+    let x = gpu.upload(&vec![0.5; spec.input_len()]).unwrap();
+    let w = gpu.upload(&vec![0.25; spec.weight_len()]).unwrap();
+    let y = gpu.zeros::<f32>(spec.output_len()).unwrap();
+    let err = gpu
+        .conv2d_with(ConvVariant::Texture, &spec, &x, &w, None, &y)
+        .unwrap_err();
+    assert!(
+        matches!(err, digits_tensor::TensorError::Limit(ref m) if m.contains("64 texels")),
+        "{err}"
+    );
+    // What `ConvOps` picks instead computes it: every output sums 288 products of 0.5 · 0.25.
+    gpu.conv2d(&spec, &x, &w, None, &y).unwrap();
+    assert!(gpu.download(&y).unwrap().iter().all(|&v| v == 36.0));
+}

@@ -736,15 +736,8 @@ impl Gpu {
         bias: Option<&GpuBuf<f32>>,
         out: &GpuBuf<f32>,
     ) -> Result<()> {
+        // At most WINDOW / DIRECT_CHANNELS taps (`ConvVariant::supports`).
         let taps = d.kernel_h * d.kernel_w;
-        if taps * DIRECT_CHANNELS > WINDOW {
-            return Err(TensorError::Limit(format!(
-                "{op}: a {}x{} kernel has more than {} taps",
-                d.kernel_h,
-                d.kernel_w,
-                WINDOW / DIRECT_CHANNELS
-            )));
-        }
         // The weights, cut into 64 KiB windows: per group of 16 output channels, ranges of input channels.
         let per_window = d.in_channels.min(WINDOW / DIRECT_CHANNELS / taps);
         let windows = d.in_channels.div_ceil(per_window);
@@ -1025,8 +1018,20 @@ impl Gpu {
         if variant.supports(self, spec) {
             return Ok(());
         }
+        let why = match variant {
+            ConvVariant::Direct => format!(
+                "a {}x{} kernel has more than {} taps",
+                spec.kernel_h,
+                spec.kernel_w,
+                WINDOW / DIRECT_CHANNELS
+            ),
+            ConvVariant::Texture => format!(
+                "its textures exceed {} texels a side",
+                self.limits().max_texture_dimension_2d
+            ),
+        };
         Err(TensorError::Limit(format!(
-            "{op}: the {variant:?} kernel cannot compute {spec:?} on {}",
+            "{op} with the {variant:?} kernel on {}: {why}",
             self.info().name
         )))
     }
