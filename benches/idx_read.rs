@@ -1,8 +1,8 @@
 //! Time to read the real MNIST files: each IDX file alone, and the whole dataset as training
 //! code loads it (`Dataset::load`, both splits in parallel, with consistency checks).
 //!
-//! The data folder is `$DIGITS_DATA`, else `../shared/data/mnist` next to the workspace; without
-//! it the benchmark prints a message and measures nothing.
+//! The data folder is `$DIGITS_DATA`, else the MNIST copy shipped in `data/mnist`; without the files the
+//! benchmark prints a message and measures nothing.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ fn data_dir() -> PathBuf {
     std::env::var_os("DIGITS_DATA")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist"))
 }
 
 fn idx_read(c: &mut Criterion) {

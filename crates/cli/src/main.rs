@@ -2,7 +2,7 @@
 
 mod commands;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +38,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let _runtime_dir = ensure_runtime_dir();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Info(args) => commands::info::run(args),
         Command::Show(args) => commands::show::run(args),
@@ -46,8 +48,32 @@ fn main() -> anyhow::Result<()> {
         Command::Devices(args) => commands::devices::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Bench(args) => commands::bench::run(args),
-        Command::Train(args) => commands::train::run(args),
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(commands::train::flags_given)
+                .unwrap_or_default();
+            commands::train::run(args, &given)
+        }
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
     }
+}
+
+/// Mesa's drivers print `error: XDG_RUNTIME_DIR is invalid or not set` when listing adapters without one (as
+/// in CI, containers and ssh sessions), which users read as a failure. When it is unset or not a folder, point
+/// it at a private folder that lives as long as the process.
+fn ensure_runtime_dir() -> Option<tempfile::TempDir> {
+    let usable = std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|dir| !dir.is_empty() && std::path::Path::new(&dir).is_dir());
+    if usable {
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("digits-runtime-")
+        .tempdir()
+        .ok()?;
+    // SAFETY: called first thing in `main`, before any other thread exists to read the environment.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir.path()) };
+    Some(dir)
 }

@@ -1,41 +1,10 @@
 //! `digits info`, `show` and `download` run as a user would, on the committed MNIST sample.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use sha2::{Digest, Sha256};
 
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist-sample")
-}
+mod common;
 
-/// The binary with a clean environment: no `DIGITS_DATA`, an empty cache folder, no backtraces.
-fn digits(cache: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
-    command
-        .env_remove("DIGITS_DATA")
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .env("XDG_CACHE_HOME", cache)
-        .env("HOME", cache);
-    command
-}
-
-fn run(command: &mut Command) -> (Output, String, String) {
-    let output = command.output().expect("run digits");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
-}
-
-/// A fresh folder under Cargo's scratch space for integration tests.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("digits-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
-}
+use common::{digits, run, sample_dir, scratch};
 
 #[test]
 fn info_reports_counts_shapes_histogram_and_checksums() {
@@ -135,14 +104,21 @@ fn bad_data_folder_is_a_clear_error() {
 }
 
 #[test]
-fn nothing_found_explains_how_to_get_data() {
+fn without_data_the_copy_shipped_in_the_checkout_is_used() {
+    // An empty cache and no DIGITS_DATA: a fresh machine. The checkout's data/mnist is found, nothing is
+    // downloaded (the mirrors point at a port where nothing listens).
     let cache = scratch("no-data");
-    let (output, _, stderr) = run(digits(&cache).arg("info"));
-    assert!(!output.status.success());
+    let (output, stdout, stderr) = run(digits(&cache)
+        .arg("info")
+        .env("DIGITS_MIRRORS", "http://127.0.0.1:9/"));
+    assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("digits download") && stderr.contains("--data"),
-        "{stderr}"
+        stdout.contains("(from the copy shipped with digits)")
+            && stdout.contains("train: 60000 images of 28x28")
+            && stdout.contains("test: 10000 images of 28x28"),
+        "{stdout}"
     );
+    assert!(!cache.join("digits").exists(), "nothing is downloaded");
 }
 
 #[test]

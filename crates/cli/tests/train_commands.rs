@@ -2,47 +2,14 @@
 //! (500 training and 200 test images): one short epoch each, on the CPU backend and on the GPU.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn sample_dir() -> PathBuf {
-    repo_root().join("tests/fixtures/mnist-sample")
-}
+use common::{digits, repo_root, run, sample_dir, scratch};
 
 fn fixture_pictures() -> PathBuf {
     repo_root().join("tests/fixtures/digits")
-}
-
-/// The binary with a clean environment: no `DIGITS_DATA`, no backtraces, a private cache folder.
-fn digits(scratch: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
-    command
-        .env_remove("DIGITS_DATA")
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .env("XDG_CACHE_HOME", scratch)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .current_dir(scratch);
-    command
-}
-
-fn run(command: &mut Command) -> (Output, String, String) {
-    let output = command.output().expect("run digits");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
-}
-
-/// A fresh folder under Cargo's scratch space for integration tests.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("digits-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
 }
 
 /// Whether a GPU adapter is usable; without one, prints a visible skip, or fails when DIGITS_REQUIRE_GPU=1.
@@ -363,7 +330,7 @@ fn bad_inputs_give_clear_errors() {
             .args(["predict", "--model"])
             .arg(&corrupt)
             .arg(dir.join("no-such-picture.png")),
-        &["cannot open", "no-such-picture.png"],
+        &["cannot read", "no-such-picture.png"],
     );
     let not_a_picture = dir.join("notes.png");
     std::fs::write(&not_a_picture, b"plain text").expect("write");

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::format::{IdxArray, IdxData};
+use crate::format::{DEFAULT_MAX_DATA_BYTES, IdxArray, IdxData};
 
 /// Number of classes assumed when none is given (the ten digits).
 pub const DEFAULT_NUM_CLASSES: usize = 10;
@@ -168,9 +168,25 @@ impl LabelledImages {
         labels_path: impl AsRef<Path>,
         num_classes: usize,
     ) -> Result<Self> {
+        Self::load_limited(
+            images_path,
+            labels_path,
+            num_classes,
+            DEFAULT_MAX_DATA_BYTES,
+        )
+    }
+
+    /// Like [`LabelledImages::load`], refusing a file that declares more than `max_data_bytes` of data
+    /// ([`IdxArray::read_file_limited`]).
+    pub fn load_limited(
+        images_path: impl AsRef<Path>,
+        labels_path: impl AsRef<Path>,
+        num_classes: usize,
+        max_data_bytes: u64,
+    ) -> Result<Self> {
         let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
-        let images = IdxArray::read_file(images_path)?;
-        let labels = IdxArray::read_file(labels_path)?;
+        let images = IdxArray::read_file_limited(images_path, max_data_bytes)?;
+        let labels = IdxArray::read_file_limited(labels_path, max_data_bytes)?;
         Self::from_arrays(images, labels, num_classes, images_path, labels_path)
     }
 
@@ -357,15 +373,21 @@ pub struct Dataset {
 impl Dataset {
     /// Loads an MNIST-style folder with [`DEFAULT_NUM_CLASSES`] classes.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::load_with_classes(dir, DEFAULT_NUM_CLASSES)
+        Self::load_limited(dir, DEFAULT_NUM_CLASSES, DEFAULT_MAX_DATA_BYTES)
     }
 
-    /// Loads an MNIST-style folder whose labels are below `num_classes`. The two splits are read
-    /// on two threads, as decompressing the training images dominates the time.
-    pub fn load_with_classes(dir: impl AsRef<Path>, num_classes: usize) -> Result<Self> {
+    /// Loads an MNIST-style folder whose labels are below `num_classes`, refusing a file that declares more
+    /// than `max_data_bytes` of data. The two splits are read on two threads, as decompressing the training
+    /// images dominates the time.
+    pub fn load_limited(
+        dir: impl AsRef<Path>,
+        num_classes: usize,
+        max_data_bytes: u64,
+    ) -> Result<Self> {
         let files = DatasetFiles::locate(dir)?;
-        let load =
-            |split: &SplitFiles| LabelledImages::load(&split.images, &split.labels, num_classes);
+        let load = |split: &SplitFiles| {
+            LabelledImages::load_limited(&split.images, &split.labels, num_classes, max_data_bytes)
+        };
         let (train, test) = std::thread::scope(|scope| {
             let train = scope.spawn(|| load(&files.train));
             let test = load(&files.test);

@@ -92,6 +92,21 @@ pub enum Error {
         found: u64,
     },
 
+    /// The header declares more data than the reader accepts (a forged header, or a gzip bomb).
+    #[error(
+        "{}: the IDX header declares {declared} bytes of data, more than the limit of {limit} bytes \
+         (raise it if the file is real: `--max-data-mib` on the command line)",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header declares.
+        declared: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+
     /// Bytes follow the data declared by the header.
     #[error(
         "{}: {extra} unexpected bytes after the {expected} data bytes the IDX header declares",

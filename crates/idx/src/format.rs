@@ -29,6 +29,11 @@ pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// starts at most this big and grows only as decompressed bytes actually arrive.
 pub const GZIP_RESERVE_CAP: usize = 64 << 20;
 
+/// The most data, in bytes, [`IdxArray::read_file`] and [`IdxArray::read`] accept (2 GiB): four times the
+/// largest IDX dataset in common use (EMNIST ByClass, 0.55 GB), far below what a forged header can claim
+/// (a 19 MB gzip can declare 25 million images and inflate to 20 GB). The `_limited` readers take another.
+pub const DEFAULT_MAX_DATA_BYTES: u64 = 2 << 30;
+
 /// Deflate cannot expand data by more than about 1032:1, so a compressed file of `n` bytes holds
 /// at most this many times `n` bytes of data: a tighter reservation bound for small files.
 const MAX_DEFLATE_RATIO: u64 = 1032;
@@ -237,6 +242,12 @@ impl IdxArray {
     /// Errors name `path`: see [`Error`] for the cases (bad magic, unknown type code, zero or
     /// overflowing dimensions, truncated data, trailing bytes, corrupt gzip, I/O).
     pub fn read_file(path: impl AsRef<Path>) -> Result<Self> {
+        Self::read_file_limited(path, DEFAULT_MAX_DATA_BYTES)
+    }
+
+    /// Like [`IdxArray::read_file`], refusing ([`Error::TooLarge`]) a header that declares more than
+    /// `max_data_bytes` of data before reading any of it.
+    pub fn read_file_limited(path: impl AsRef<Path>, max_data_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
         let stored_len = file
@@ -247,6 +258,7 @@ impl IdxArray {
             BufReader::with_capacity(CONVERT_CHUNK, file),
             Some(stored_len),
             path,
+            max_data_bytes,
         )
     }
 
@@ -254,9 +266,14 @@ impl IdxArray {
     /// errors.
     ///
     /// As the length of the input is unknown, the first reservation is capped at
-    /// [`GZIP_RESERVE_CAP`] whether or not the input is compressed.
+    /// [`GZIP_RESERVE_CAP`] whether or not the input is compressed; at most [`DEFAULT_MAX_DATA_BYTES`] are read.
     pub fn read(reader: impl Read, path: impl AsRef<Path>) -> Result<Self> {
-        read_buffered(BufReader::new(reader), None, path.as_ref())
+        read_buffered(
+            BufReader::new(reader),
+            None,
+            path.as_ref(),
+            DEFAULT_MAX_DATA_BYTES,
+        )
     }
 
     /// Writes the array as an IDX stream.
@@ -354,6 +371,7 @@ fn read_buffered(
     mut reader: impl BufRead,
     stored_len: Option<u64>,
     path: &Path,
+    max_data_bytes: u64,
 ) -> Result<IdxArray> {
     let gzip = reader
         .fill_buf()
@@ -365,7 +383,13 @@ fn read_buffered(
             let possible = len.saturating_mul(MAX_DEFLATE_RATIO);
             usize::try_from(possible).map_or(GZIP_RESERVE_CAP, |p| p.min(GZIP_RESERVE_CAP))
         });
-        decode(MultiGzDecoder::new(reader), &source, None, reserve_cap)
+        decode(
+            MultiGzDecoder::new(reader),
+            &source,
+            None,
+            reserve_cap,
+            max_data_bytes,
+        )
     } else {
         let source = Source { path, gzip };
         // With a known length the size check below makes any reservation safe.
@@ -374,7 +398,7 @@ fn read_buffered(
         } else {
             GZIP_RESERVE_CAP
         };
-        decode(reader, &source, stored_len, reserve_cap)
+        decode(reader, &source, stored_len, reserve_cap, max_data_bytes)
     }
 }
 
@@ -384,8 +408,16 @@ fn decode(
     source: &Source,
     plain_len: Option<u64>,
     reserve_cap: usize,
+    max_data_bytes: u64,
 ) -> Result<IdxArray> {
     let header = read_header(&mut r, source)?;
+    if header.data_bytes > max_data_bytes {
+        return Err(Error::TooLarge {
+            path: source.path.to_path_buf(),
+            declared: header.data_bytes,
+            limit: max_data_bytes,
+        });
+    }
     if let Some(len) = plain_len {
         let available = len.saturating_sub(header.header_bytes);
         if available < header.data_bytes {

@@ -41,8 +41,11 @@ mod rng;
 pub use batch::{Batches, LastBatch, batches};
 pub use dataset::{DEFAULT_NUM_CLASSES, Dataset, DatasetFiles, LabelledImages, Split, SplitFiles};
 pub use error::{Error, Result, ShapeError};
-pub use format::{Compression, ElementType, GZIP_MAGIC, GZIP_RESERVE_CAP, IdxArray, IdxData};
+pub use format::{
+    Compression, DEFAULT_MAX_DATA_BYTES, ElementType, GZIP_MAGIC, GZIP_RESERVE_CAP, IdxArray,
+    IdxData,
+};
 pub use location::{
-    DATA_ENV, DEFAULT_DATASET, DataLocation, DataOrigin, resolve_data_dir, resolve_data_dir_from,
+    DATA_ENV, DEFAULT_DATASET, DataLocation, DataOrigin, DataPlaces, resolve_data_dir,
 };
 pub use rng::{SplitMix64, permutation};

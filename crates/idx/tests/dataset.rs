@@ -67,7 +67,8 @@ fn loads_the_committed_mnist_sample() {
 
 #[test]
 fn sample_labels_above_num_classes_are_refused() {
-    let err = Dataset::load_with_classes(sample_dir(), 5).expect_err("labels up to 9");
+    let err = Dataset::load_limited(sample_dir(), 5, digits_idx::DEFAULT_MAX_DATA_BYTES)
+        .expect_err("labels up to 9");
     assert!(
         matches!(
             err,
@@ -169,7 +170,7 @@ fn label_outside_class_range_is_refused() {
     );
     // With more classes the same folder is fine.
     assert_eq!(
-        Dataset::load_with_classes(dir.path(), 11)
+        Dataset::load_limited(dir.path(), 11, digits_idx::DEFAULT_MAX_DATA_BYTES)
             .expect("11 classes")
             .test
             .class_counts()[10],

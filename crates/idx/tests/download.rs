@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use digits_idx::download::{self, DatasetSource, FileReport, FileStatus, Progress, RemoteFile};
-use digits_idx::{Compression, Dataset, Error, IdxArray, IdxData, Split};
+use digits_idx::{Compression, DataOrigin, DataPlaces, Dataset, Error, IdxArray, IdxData, Split};
 use sha2::{Digest, Sha256};
 
 /// What the server answers for one path.
@@ -393,4 +393,52 @@ fn default_dir_is_per_dataset_under_the_cache() {
     if let Ok(dir) = download::default_dir("mnist") {
         assert!(dir.ends_with("digits/mnist"), "{}", dir.display());
     }
+}
+
+#[test]
+fn first_use_downloads_into_an_empty_cache_from_a_loopback_mirror() {
+    let files = dataset_files();
+    let (base, log) = serve(4, mirror_route(files.clone()));
+    let source = source(&files, vec![format!("{base}/good/")]);
+    let cache = tempfile::tempdir().expect("temp dir");
+    let places = DataPlaces {
+        explicit: None,
+        env_value: None,
+        bundled: Some(cache.path().join("no-shipped-copy")),
+        cache: Some(cache.path().join("mnist")),
+    };
+    let mut recorder = Recorder::default();
+    let found = places
+        .resolve_or_download(&source, &mut recorder)
+        .expect("downloaded on first use");
+    assert_eq!(found.origin, DataOrigin::Downloaded);
+    assert_eq!(found.dir(), cache.path().join("mnist"));
+    assert_eq!(recorder.finished.len(), 4);
+    assert!(Dataset::load(found.dir()).is_ok());
+    assert_eq!(log.lock().expect("log").len(), 4);
+
+    // The second use finds the cache and fetches nothing.
+    let again = places
+        .resolve_or_download(&source, &mut ())
+        .expect("found in the cache");
+    assert_eq!(again.origin, DataOrigin::Cache);
+    assert_eq!(log.lock().expect("log").len(), 4);
+}
+
+#[test]
+fn a_named_folder_is_never_replaced_by_a_download() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    // Nothing listens here: a download attempt would fail with a different error.
+    let source = source(&dataset_files(), vec![refused_base()]);
+    let places = DataPlaces {
+        explicit: Some(empty.path().to_path_buf()),
+        env_value: None,
+        bundled: None,
+        cache: Some(empty.path().join("cache")),
+    };
+    let err = places
+        .resolve_or_download(&source, &mut ())
+        .expect_err("an empty --data folder");
+    assert!(matches!(err, Error::DataNotFound(_)), "{err}");
+    assert!(!empty.path().join("cache").exists());
 }

@@ -1,12 +1,27 @@
-//! Data folder resolution: `--data`, then `DIGITS_DATA`, then the cache, with helpful errors.
+//! Data folder resolution: `--data`, then `DIGITS_DATA`, then a shipped copy, then the cache, with helpful errors.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use digits_idx::{DataOrigin, Error, resolve_data_dir_from};
+use digits_idx::{DataOrigin, DataPlaces, Error};
 
 fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist-sample")
+}
+
+/// Resolves with no shipped copy.
+fn resolve_data_dir_from(
+    explicit: Option<&Path>,
+    env_value: Option<OsString>,
+    cache: Option<PathBuf>,
+) -> Result<digits_idx::DataLocation, Error> {
+    DataPlaces {
+        explicit: explicit.map(Path::to_path_buf),
+        env_value,
+        bundled: None,
+        cache,
+    }
+    .resolve()
 }
 
 fn assert_helpful(err: &Error, mentions: &str) {
@@ -90,4 +105,36 @@ fn nothing_found_says_how_to_download() {
     assert_helpful(&err, "none downloaded");
     let err = resolve_data_dir_from(None, None, None).expect_err("no cache at all");
     assert_helpful(&err, "no per-user cache folder");
+}
+
+#[test]
+fn a_shipped_copy_comes_before_the_cache_and_after_named_folders() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let places = DataPlaces {
+        explicit: None,
+        env_value: None,
+        bundled: Some(sample_dir()),
+        cache: Some(empty.path().to_path_buf()),
+    };
+    let found = places.resolve().expect("found");
+    assert_eq!(found.origin, DataOrigin::Bundled);
+    assert_eq!(found.dir(), sample_dir());
+
+    // A copy without the files is passed over in favour of the cache.
+    let passed_over = DataPlaces {
+        bundled: Some(empty.path().join("missing")),
+        cache: Some(sample_dir()),
+        ..places.clone()
+    };
+    assert_eq!(
+        passed_over.resolve().expect("found").origin,
+        DataOrigin::Cache
+    );
+
+    // A named folder is never replaced by the shipped copy.
+    let named = DataPlaces {
+        env_value: Some(empty.path().into()),
+        ..places
+    };
+    assert_helpful(&named.resolve().expect_err("empty env"), "DIGITS_DATA=");
 }

@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
 
-use digits_idx::{Compression, GZIP_RESERVE_CAP, IdxArray, IdxData};
+use digits_idx::{Compression, DEFAULT_MAX_DATA_BYTES, Error, GZIP_RESERVE_CAP, IdxArray, IdxData};
 use proptest::prelude::*;
 
 struct CountingAllocator;
@@ -185,4 +185,44 @@ fn huge_header_in_a_tiny_gzip_file_reserves_little() {
     let compressed = gzip(&bytes);
     let largest = read_and_measure(&compressed);
     assert!(largest < 1 << 20, "{largest}");
+}
+
+/// A gzip bomb: a header declaring 25 million 28×28 images (19.6 GB) followed by zeros that compress
+/// 1000:1. It is refused from the header alone, naming the file, before any data is inflated.
+#[test]
+fn a_header_declaring_more_than_the_limit_is_refused_before_inflating() {
+    let mut plain = vec![0, 0, 0x08, 3];
+    for d in [25_000_000u32, 28, 28] {
+        plain.extend_from_slice(&d.to_be_bytes());
+    }
+    plain.resize(plain.len() + (8 << 20), 0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bomb-idx3-ubyte.gz");
+    std::fs::write(&path, gzip(&plain)).expect("write");
+    let err = IdxArray::read_file(&path).expect_err("over the default limit");
+    assert!(
+        matches!(err, Error::TooLarge { declared: 19_600_000_000, limit, .. } if limit == DEFAULT_MAX_DATA_BYTES),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("bomb-idx3-ubyte.gz") && message.contains("--max-data-mib"),
+        "{message}"
+    );
+    assert!(read_and_measure(&gzip(&plain)) < 64 << 20);
+
+    // The limit is the caller's: a real file over a lower one is refused, and read under a higher one.
+    let small = valid_file(0, true);
+    let small_path = dir.path().join("small.gz");
+    std::fs::write(&small_path, &small).expect("write");
+    let declared = IdxArray::read_file(&small_path)
+        .expect("valid")
+        .into_parts()
+        .1
+        .len() as u64;
+    assert!(matches!(
+        IdxArray::read_file_limited(&small_path, declared - 1),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(IdxArray::read_file_limited(&small_path, declared).is_ok());
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p digits-nn --example train_mnist -- [cpu|gpu] [model] [epochs] [batch] [validation split] [seed] [training images]
 //! ```
-//! The data folder is `$DIGITS_DATA`, else `/work/shared/data/mnist`.
+//! The data folder is `$DIGITS_DATA`, else the MNIST copy shipped in the repository's `data/mnist`.
 
 use std::error::Error;
 use std::io::Write;
@@ -36,7 +36,8 @@ fn run<B: Ops>(
     config: TrainConfig,
     split: f64,
 ) -> Result<(), Box<dyn Error>> {
-    let dir = std::env::var("DIGITS_DATA").unwrap_or_else(|_| "/work/shared/data/mnist".into());
+    let dir = std::env::var("DIGITS_DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist").into());
     let data = Dataset::load(dir)?;
     let (mut train, validation) = data.train.split_validation(split)?;
     if let Some(limit) = std::env::args().nth(7) {

@@ -17,6 +17,24 @@ pub(crate) const MODEL_KEY: &str = "digits.model";
 const FORMAT_KEY: &str = "digits.format";
 const FORMAT: &str = "1";
 
+/// Reads a whole file, refusing anything but a regular file: opening a FIFO with no writer blocks forever, and
+/// a device can be endless.
+pub(crate) fn read_regular_file(path: &Path, action: &'static str) -> Result<Vec<u8>> {
+    let io = |source| NnError::Io {
+        path: path.into(),
+        action,
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, pipe or device)",
+        )));
+    }
+    std::fs::read(path).map_err(io)
+}
+
 /// A tensor as stored in a file.
 struct Stored {
     name: String,
@@ -108,11 +126,7 @@ impl ModelFile {
 
     /// Reads and parses a file; a truncated or foreign file is [`NnError::Corrupt`].
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
-            path: path.into(),
-            action: "cannot read",
-            source,
-        })?;
+        let bytes = read_regular_file(path, "cannot read")?;
         let corrupt = |detail: String| NnError::Corrupt {
             path: path.into(),
             detail,
@@ -168,27 +182,46 @@ impl ModelFile {
     }
 
     /// Reads each slot's tensor (named `prefix` + the slot's name) into a host arena, checking types and shapes.
+    ///
+    /// Every tensor is checked against the file before the arena is allocated, so metadata that claims a huge
+    /// architecture costs nothing when the stored tensors do not back it. Infinite and NaN values are refused:
+    /// such a model would only predict garbage.
     pub fn arena(&self, slots: &[ParamSlot], prefix: &str) -> Result<Vec<f32>> {
+        let stored = slots
+            .iter()
+            .map(|s| {
+                let name = format!("{prefix}{}", s.name);
+                let Some(t) = self.tensors.iter().find(|t| t.name == name) else {
+                    return Err(NnError::MissingTensor {
+                        path: self.path.clone(),
+                        tensor: name,
+                    });
+                };
+                if t.dtype != Dtype::F32 || t.shape != s.shape {
+                    return Err(NnError::TensorShape {
+                        path: self.path.clone(),
+                        tensor: name,
+                        expected: s.shape.clone(),
+                        found: format!("{:?} {:?}", t.dtype, t.shape),
+                    });
+                }
+                Ok((s, name, t))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut arena = vec![0.0f32; crate::model::arena_len(slots)];
-        for s in slots {
-            let name = format!("{prefix}{}", s.name);
-            let Some(t) = self.tensors.iter().find(|t| t.name == name) else {
-                return Err(NnError::MissingTensor {
+        for (s, name, t) in stored {
+            let values = &mut arena[s.offset..s.offset + s.len];
+            // The data is not necessarily 4-byte aligned in the file: copy rather than cast in place.
+            bytemuck::cast_slice_mut::<f32, u8>(values).copy_from_slice(&t.data);
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                return Err(NnError::Corrupt {
                     path: self.path.clone(),
-                    tensor: name,
-                });
-            };
-            if t.dtype != Dtype::F32 || t.shape != s.shape {
-                return Err(NnError::TensorShape {
-                    path: self.path.clone(),
-                    tensor: name,
-                    expected: s.shape.clone(),
-                    found: format!("{:?} {:?}", t.dtype, t.shape),
+                    detail: format!(
+                        "tensor `{name}` holds {} at index {index}: the weights are not finite",
+                        values[index]
+                    ),
                 });
             }
-            // The data is not necessarily 4-byte aligned in the file: copy rather than cast in place.
-            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&t.data);
-            arena[s.offset..s.offset + s.len].copy_from_slice(&values);
         }
         Ok(arena)
     }

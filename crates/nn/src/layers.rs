@@ -6,7 +6,7 @@
 
 use digits_tensor::{Conv2d, Dropout, Gemm, MaxPool2d, Ops, SoftmaxCrossEntropy};
 
-use crate::error::Result;
+use crate::error::{NnError, Result};
 
 /// A parameter tensor's place in the arena, with its PyTorch name and shape.
 #[derive(Clone, Debug)]
@@ -80,6 +80,10 @@ pub(crate) struct StepRandom {
     pub dropout_layers: u64,
 }
 
+/// Most bytes a [`Workspace`] may take (activations, their gradients, pooling indices): 8 GiB. A batch size
+/// that needs more is refused before anything is allocated.
+pub const MAX_WORKSPACE_BYTES: usize = 8 << 30;
+
 /// Activation buffers for batches of up to `capacity` samples (and, for training, their gradients).
 ///
 /// `acts[i]` is the input of layer `i` (`acts[0]` the batch), `acts[len]` the logits; a flatten (and, when
@@ -99,6 +103,7 @@ pub(crate) struct Workspace<B: Ops> {
 impl<B: Ops> Workspace<B> {
     /// Allocates the buffers for `capacity` samples.
     pub fn new(backend: &B, layers: &[Layer<B>], capacity: usize, training: bool) -> Result<Self> {
+        check_workspace_size(layers, capacity, training)?;
         let in_len = layers[0].in_len;
         let mut acts = vec![backend.zeros::<f32>(capacity * in_len)?];
         let mut argmax = Vec::with_capacity(layers.len());
@@ -151,7 +156,44 @@ impl<B: Ops> Workspace<B> {
             argmax,
         })
     }
+}
 
+/// Refuses a workspace over [`MAX_WORKSPACE_BYTES`], counting generously: per layer its output, and when
+/// training the output's gradient and a pre-ReLU or argmax buffer.
+fn check_workspace_size<B: Ops>(
+    layers: &[Layer<B>],
+    capacity: usize,
+    training: bool,
+) -> Result<()> {
+    let per_layer = if training { 3 } else { 2 };
+    let per_sample = layers.iter().try_fold(layers[0].in_len, |acc, layer| {
+        layer.out_len.checked_mul(per_layer)?.checked_add(acc)
+    });
+    let bytes = per_sample
+        .and_then(|v| v.checked_mul(capacity))
+        .and_then(|v| v.checked_mul(4));
+    if bytes.is_some_and(|b| b <= MAX_WORKSPACE_BYTES) {
+        return Ok(());
+    }
+    let (largest, layer) = layers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, l)| l.out_len)
+        .expect("a model has layers");
+    Err(NnError::Config(format!(
+        "a batch of {capacity} samples needs {} of activations, more than the limit of {} GiB \
+         (layer {} outputs the most, {} values per sample): use a smaller batch",
+        bytes.map_or_else(
+            || "more memory than exists".to_string(),
+            |b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
+        ),
+        MAX_WORKSPACE_BYTES >> 30,
+        largest + 1,
+        layer.out_len
+    )))
+}
+
+impl<B: Ops> Workspace<B> {
     /// Views of the first `count` samples of every buffer (the last, smaller batch of an epoch).
     pub fn rows(&self, backend: &B, layers: &[Layer<B>], count: usize) -> Result<Self> {
         let per_sample = |i: usize| {

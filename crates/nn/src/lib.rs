@@ -156,7 +156,11 @@ pub use callbacks::{
 };
 pub use data::DeviceDataset;
 pub use error::{NnError, Result};
+pub use layers::MAX_WORKSPACE_BYTES;
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;
-pub use spec::{Activation, LayerSpec, ModelSpec, Normalization, Padding};
+pub use spec::{
+    Activation, LayerSpec, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization,
+    Padding,
+};
 pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};

@@ -106,6 +106,17 @@ fn one() -> usize {
     1
 }
 
+/// Most layers a description may have: deeper than any network this tool trains, small enough that
+/// building the graph and its workspace stays cheap.
+pub const MAX_LAYERS: usize = 1_000;
+
+/// Most trainable parameters a model may have: 100 million, 400 MB as f32 (training holds four such arenas:
+/// weights, gradients and Adam's two moments).
+pub const MAX_PARAMS: usize = 100_000_000;
+
+/// Most values one layer may output per sample: 16 Mi, 64 MiB as f32 (a batch multiplies it).
+pub const MAX_ACTIVATION: usize = 1 << 24;
+
 impl LayerSpec {
     /// How many modules the layer is in the equivalent `torch.nn.Sequential` (a fused ReLU is its own module).
     pub(crate) fn torch_modules(&self) -> usize {
@@ -147,7 +158,7 @@ impl LayerSpec {
                         return Err("padding = \"same\" needs an odd kernel and stride 1".into());
                     }
                 };
-                if kernel > h + 2 * pad || kernel > w + 2 * pad {
+                if kernel > h.saturating_add(2 * pad) || kernel > w.saturating_add(2 * pad) {
                     return Err(format!(
                         "kernel {kernel}x{kernel} is larger than its input {h}x{w}"
                     ));
@@ -175,7 +186,7 @@ impl LayerSpec {
                 }
                 Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
             }
-            LayerSpec::Flatten => Ok(vec![input.iter().product()]),
+            LayerSpec::Flatten => Ok(vec![input.iter().product()]), // bounded by the input's own check
             LayerSpec::Dense { units, .. } => {
                 if input.len() != 1 {
                     return Err(format!(
@@ -197,15 +208,25 @@ impl LayerSpec {
         }
     }
 
-    /// Trainable parameters for a per-sample input shape.
-    fn params(&self, input: &[usize]) -> usize {
+    /// Trainable parameters for a per-sample input shape; `None` when the count overflows.
+    fn checked_params(&self, input: &[usize]) -> Option<usize> {
         match *self {
             LayerSpec::Conv2d {
                 filters, kernel, ..
-            } => filters * input[0] * kernel * kernel + filters,
-            LayerSpec::Dense { units, .. } => units * input[0] + units,
-            _ => 0,
+            } => filters
+                .checked_mul(input[0])?
+                .checked_mul(kernel)?
+                .checked_mul(kernel)?
+                .checked_add(filters),
+            LayerSpec::Dense { units, .. } => units.checked_mul(input[0])?.checked_add(units),
+            _ => Some(0),
         }
+    }
+
+    /// Trainable parameters for a per-sample input shape that [`ModelSpec::shapes`] accepted.
+    fn params(&self, input: &[usize]) -> usize {
+        self.checked_params(input)
+            .expect("checked against MAX_PARAMS when the shapes were checked")
     }
 }
 
@@ -387,10 +408,12 @@ impl ModelSpec {
     /// Reads a description from a TOML file, or JSON when the name ends in `.json`; the name is the file
     /// stem unless the file gives one.
     pub fn from_file(path: &Path) -> Result<ModelSpec> {
-        let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
+        let action = "cannot read the model description";
+        let bytes = crate::file::read_regular_file(path, action)?;
+        let text = String::from_utf8(bytes).map_err(|e| NnError::Io {
             path: path.into(),
-            action: "cannot read the model description",
-            source,
+            action,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
         })?;
         let origin = path.display().to_string();
         let mut spec = if path
@@ -485,12 +508,44 @@ impl ModelSpec {
         if self.layers.is_empty() {
             return Err(fail("no layers".into()));
         }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(fail(format!(
+                "{} layers, more than the limit of {MAX_LAYERS}",
+                self.layers.len()
+            )));
+        }
+        let volume = |shape: &[usize]| {
+            shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .filter(|&v| v <= MAX_ACTIVATION)
+        };
+        if volume(&self.input).is_none() {
+            return Err(fail(format!(
+                "input shape {:?} holds more than the limit of {MAX_ACTIVATION} values per sample",
+                self.input
+            )));
+        }
         let mut shapes = vec![self.input.to_vec()];
+        let mut total_params = 0usize;
         for (i, layer) in self.layers.iter().enumerate() {
+            let at = |why: String| fail(format!("layer {} ({layer}): {why}", i + 1));
             let input = shapes.last().expect("starts with the input shape");
-            let output = layer
-                .output_shape(input)
-                .map_err(|why| fail(format!("layer {} ({layer}): {why}", i + 1)))?;
+            let output = layer.output_shape(input).map_err(at)?;
+            if volume(&output).is_none() {
+                return Err(at(format!(
+                    "outputs {output:?} per sample, more than the limit of {MAX_ACTIVATION} values"
+                )));
+            }
+            total_params = layer
+                .checked_params(input)
+                .and_then(|p| p.checked_add(total_params))
+                .filter(|&p| p <= MAX_PARAMS)
+                .ok_or_else(|| {
+                    at(format!(
+                        "brings the model over the limit of {MAX_PARAMS} parameters"
+                    ))
+                })?;
             shapes.push(output);
         }
         let last = shapes.last().expect("at least one layer");

@@ -7,7 +7,7 @@ use anyhow::Context;
 use digits_tensor::Backend;
 use digits_tensor::bench::{self, Case, Measurement, Setup};
 
-use super::device::{Device, DeviceArgs};
+use super::device::{DeviceArgs, DeviceBackend};
 
 /// Measure speed.
 #[derive(clap::Args, Debug)]
@@ -60,15 +60,15 @@ fn kernels(args: KernelsArgs) -> anyhow::Result<()> {
         .filter(|c| args.filter.as_deref().is_none_or(|f| c.name.contains(f)))
         .collect();
     let budget = Duration::from_millis(args.budget_ms);
-    let mut table = Table::new(device.name(), args.json);
-    match &device {
-        Device::Cpu(cpu) => {
+    let mut table = Table::new(device.describe(), args.json);
+    match &device.backend {
+        DeviceBackend::Cpu(cpu) => {
             table.header(None);
             for case in &cases {
                 table.row(case, cpu, case.cpu.as_ref(), budget)?;
             }
         }
-        Device::Gpu(gpu) => {
+        DeviceBackend::Gpu(gpu) => {
             let warm_up = gpu.warm_up().context("warming up the GPU pipelines")?;
             table.header(Some(warm_up));
             for case in &cases {

@@ -75,7 +75,7 @@ struct Report {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (_, dataset) = args.data.load()?;
     let device = args.device.open()?;
-    let name = device.name();
+    let name = device.describe();
     let report = with_backend!(device, |backend| measure(&backend, &args, &dataset, name))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

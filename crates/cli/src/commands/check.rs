@@ -9,19 +9,20 @@ use digits_tensor::{AdapterRequest, Backend, Gpu, conformance};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The GPU adapter: an index or part of a name from `digits devices`, or a backend (vulkan, metal, dx12,
-    /// gl). Default: the default adapter.
+    /// gl). Default: the best-ranked adapter, software adapters (llvmpipe) included.
     #[arg(long, value_name = "DEVICE")]
     device: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let wanted = args.device.as_deref().unwrap_or("");
+    let wanted = args.device.as_deref().unwrap_or("gpu");
     if wanted.trim().eq_ignore_ascii_case("cpu") {
         bail!(
             "`digits check` compares a GPU with the CPU backend; name a GPU adapter (see `digits devices`)"
         );
     }
-    let gpu = Gpu::new(&AdapterRequest::parse(wanted)).with_context(|| {
+    let request = AdapterRequest::parse(wanted).context("--device")?;
+    let gpu = Gpu::new(&request).with_context(|| {
         format!("cannot open the GPU adapter {wanted:?} (see `digits devices`)")
     })?;
     println!("device: {}", gpu.name());

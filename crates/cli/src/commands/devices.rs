@@ -25,8 +25,10 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
             info.name
         );
         println!(
-            "    backend: {:?}, type: {:?}",
-            info.backend, info.device_type
+            "    backend: {:?}, type: {:?} ({})",
+            info.backend,
+            info.device_type,
+            adapter.rank.describe()
         );
         println!("    driver: {} {}", info.driver, info.driver_info);
         println!(
@@ -36,6 +38,11 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
             limits.max_compute_invocations_per_workgroup,
             limits.max_compute_workgroup_storage_size >> 10,
             limits.max_storage_buffers_per_shader_stage,
+        );
+    }
+    if !adapters.iter().any(|a| a.is_default) {
+        println!(
+            "No real GPU: commands run on the CPU backend unless --device names an adapter (software adapters are slower)."
         );
     }
     println!(

@@ -41,7 +41,7 @@ impl DatasetArg {
 /// Downloads and verifies the chosen dataset, showing progress on stderr.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.dataset.name();
-    let source = download::builtin(name)?;
+    let source = super::data::mnist_source(name)?;
     let dir = match args.dir {
         Some(dir) => dir,
         None => download::default_dir(name).context("use --dir to choose a folder")?,
@@ -49,9 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("downloading {name} into {}", dir.display());
     let mut progress = BarProgress::default();
     let result = download::download(&source, &dir, &mut progress);
-    if let Some(bar) = progress.bar.take() {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     result.with_context(|| format!("cannot download {name}"))?;
     println!("{name} is ready in {}", dir.display());
     let found_by_default = download::default_dir(DEFAULT_DATASET).is_ok_and(|d| d == dir);
@@ -65,8 +63,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Shows one progress bar per file being downloaded (on stderr, hidden when not a terminal).
 #[derive(Default)]
-struct BarProgress {
+pub struct BarProgress {
     bar: Option<ProgressBar>,
+}
+
+impl BarProgress {
+    /// Clears a bar left by a download that stopped.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl Progress for BarProgress {

@@ -13,6 +13,7 @@ use digits_tensor::Ops;
 use super::data::{DataArgs, SplitArg};
 use super::device::{DeviceArgs, with_backend};
 use super::plot::{self, Mistake};
+use super::shown;
 
 /// Evaluate a model: loss, accuracy, per-class accuracy, confusion matrix, misclassified images.
 #[derive(clap::Args, Debug)]
@@ -46,21 +47,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     ensure_model_file(&args.model)?;
-    let location = args.data.locate()?;
     let split = Split::from(args.split);
-    let files = location.files.split(split);
-    let samples = LabelledImages::load(
-        &files.images,
-        &files.labels,
-        digits_idx::DEFAULT_NUM_CLASSES,
-    )
-    .with_context(|| {
-        format!(
-            "cannot load the {} split from {}",
-            split.name(),
-            location.dir().display()
-        )
-    })?;
+    let (_, samples) = args.data.load_split(split)?;
     let out = match &args.out {
         Some(out) => out.clone(),
         None => args
@@ -69,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
     };
     let device = args.device.open()?;
-    let device_name = device.name();
+    let device_name = device.describe();
     with_backend!(device, |backend| evaluate_on(
         &backend,
         &args,
@@ -114,7 +102,7 @@ fn evaluate_on<B: Ops>(
     println!(
         "model: {} ({}, {} parameters)\ndevice: {device_name}",
         args.model.display(),
-        model.spec().name,
+        shown(&model.spec().name),
         model.param_count()
     );
     let data =

@@ -4,12 +4,14 @@
 //! Plots are drawn with plotters and labelled with DejaVu Sans, embedded in the binary (see
 //! `assets/LICENSE-DejaVu.txt`), so they look the same on every machine and need no system font.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
 use digits_nn::EpochStats;
 use image::{Rgb, RgbImage};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
@@ -35,34 +37,33 @@ fn ensure_font() -> anyhow::Result<()> {
 /// plots of the Keras tutorial, side by side. Writes a PNG.
 pub fn history_png(path: &Path, history: &[EpochStats]) -> anyhow::Result<()> {
     ensure_font()?;
-    let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(600);
-    let series = |f: fn(&EpochStats) -> Option<f32>| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .filter_map(|s| f(s).map(|v| (s.epoch as f64, f64::from(v))))
-            .collect()
-    };
-    draw_curves(
-        &left,
-        "Accuracy",
-        "accuracy",
-        &series(|s| Some(s.accuracy)),
-        &series(|s| s.val_accuracy),
-        history.len(),
-    )?;
-    draw_curves(
-        &right,
-        "Loss",
-        "loss",
-        &series(|s| Some(s.loss)),
-        &series(|s| s.val_loss),
-        history.len(),
-    )?;
-    root.present()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    render_png(path, (1200, 450), |root| {
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(600);
+        let series = |f: fn(&EpochStats) -> Option<f32>| -> Vec<(f64, f64)> {
+            history
+                .iter()
+                .filter_map(|s| f(s).map(|v| (s.epoch as f64, f64::from(v))))
+                .collect()
+        };
+        draw_curves(
+            &left,
+            "Accuracy",
+            "accuracy",
+            &series(|s| Some(s.accuracy)),
+            &series(|s| s.val_accuracy),
+            history.len(),
+        )?;
+        draw_curves(
+            &right,
+            "Loss",
+            "loss",
+            &series(|s| Some(s.loss)),
+            &series(|s| s.val_loss),
+            history.len(),
+        )?;
+        Ok(())
+    })
 }
 
 /// One panel: a training and a validation curve against the epoch.
@@ -158,64 +159,64 @@ pub fn confusion_png(path: &Path, matrix: &[Vec<usize>]) -> anyhow::Result<()> {
     const TOP: i32 = 80;
     let side = CELL * classes as i32;
     let size = ((LEFT + side + 30) as u32, (TOP + side + 30) as u32);
-    let root = BitMapBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    let text = |size: i32| {
-        TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
-    };
-    root.draw(&Text::new("predicted", (LEFT + side / 2, 24), text(18)))?;
-    root.draw(&Text::new(
-        "true",
-        (20, TOP + side / 2),
-        text(18).transform(FontTransform::Rotate270),
-    ))?;
-    for (t, row) in matrix.iter().enumerate() {
-        let total = row.iter().sum::<usize>().max(1) as f64;
-        let y = TOP + t as i32 * CELL;
+    render_png(path, size, |root| {
+        root.fill(&WHITE)?;
+        let text = |size: i32| {
+            TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
+        };
+        root.draw(&Text::new("predicted", (LEFT + side / 2, 24), text(18)))?;
         root.draw(&Text::new(
-            t.to_string(),
-            (LEFT - 18, y + CELL / 2),
-            text(16),
+            "true",
+            (20, TOP + side / 2),
+            text(18).transform(FontTransform::Rotate270),
         ))?;
-        for (p, &count) in row.iter().enumerate() {
-            let x = LEFT + p as i32 * CELL;
-            if t == 0 {
-                root.draw(&Text::new(
-                    p.to_string(),
-                    (x + CELL / 2, TOP - 18),
-                    text(16),
-                ))?;
-            }
-            let share = count as f64 / total;
-            // Correct answers in blue, errors in red; deeper for a larger share of the row.
-            let shade = |full: u8| (255.0 - (255.0 - f64::from(full)) * share.sqrt()).round() as u8;
-            let fill = if t == p {
-                RGBColor(shade(31), shade(119), shade(180))
-            } else {
-                RGBColor(shade(214), shade(39), shade(40))
-            };
-            root.draw(&Rectangle::new(
-                [(x, y), (x + CELL, y + CELL)],
-                fill.filled(),
+        for (t, row) in matrix.iter().enumerate() {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            let y = TOP + t as i32 * CELL;
+            root.draw(&Text::new(
+                t.to_string(),
+                (LEFT - 18, y + CELL / 2),
+                text(16),
             ))?;
-            root.draw(&Rectangle::new(
-                [(x, y), (x + CELL, y + CELL)],
-                RGBColor(200, 200, 200),
-            ))?;
-            if count > 0 {
-                let colour = if share > 0.5 { WHITE } else { BLACK };
-                let font = text(if count >= 1000 { 13 } else { 15 }).color(&colour);
-                root.draw(&Text::new(
-                    count.to_string(),
-                    (x + CELL / 2, y + CELL / 2),
-                    font,
+            for (p, &count) in row.iter().enumerate() {
+                let x = LEFT + p as i32 * CELL;
+                if t == 0 {
+                    root.draw(&Text::new(
+                        p.to_string(),
+                        (x + CELL / 2, TOP - 18),
+                        text(16),
+                    ))?;
+                }
+                let share = count as f64 / total;
+                // Correct answers in blue, errors in red; deeper for a larger share of the row.
+                let shade =
+                    |full: u8| (255.0 - (255.0 - f64::from(full)) * share.sqrt()).round() as u8;
+                let fill = if t == p {
+                    RGBColor(shade(31), shade(119), shade(180))
+                } else {
+                    RGBColor(shade(214), shade(39), shade(40))
+                };
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + CELL, y + CELL)],
+                    fill.filled(),
                 ))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + CELL, y + CELL)],
+                    RGBColor(200, 200, 200),
+                ))?;
+                if count > 0 {
+                    let colour = if share > 0.5 { WHITE } else { BLACK };
+                    let font = text(if count >= 1000 { 13 } else { 15 }).color(&colour);
+                    root.draw(&Text::new(
+                        count.to_string(),
+                        (x + CELL / 2, y + CELL / 2),
+                        font,
+                    ))?;
+                }
             }
         }
-    }
-    root.present()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// One misclassified image: its pixels (rows × cols, light ink on dark), true and predicted class.
@@ -291,9 +292,51 @@ pub fn mistakes_png(
             Rgb([200, 30, 30]),
         );
     }
-    picture
-        .save(path)
-        .with_context(|| format!("cannot write {}", path.display()))
+    save_png(path, &picture)
+}
+
+/// Draws with plotters into memory, then writes the PNG with [`save_png`].
+fn render_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut buffer = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        draw(&root)?;
+        root.present()?;
+    }
+    let picture = RgbImage::from_raw(width, height, buffer).expect("sized for the picture");
+    save_png(path, &picture)
+}
+
+/// Writes a PNG through a temporary file renamed over `path`, so a crash never leaves half a picture.
+pub fn save_png<P>(
+    path: &Path,
+    picture: &image::ImageBuffer<P, Vec<P::Subpixel>>,
+) -> anyhow::Result<()>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let write = || -> anyhow::Result<()> {
+        let mut file = digits_idx::atomic::temp_file_in(dir, &format!(".{name}."), ".part")?;
+        let mut writer = std::io::BufWriter::new(file.as_file_mut());
+        picture.write_to(&mut writer, image::ImageFormat::Png)?;
+        writer.flush()?;
+        drop(writer);
+        file.persist(path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use digits_idx::{DEFAULT_NUM_CLASSES, LabelledImages, Split};
+use digits_idx::Split;
 use digits_nn::Sequential;
 use digits_tensor::Ops;
 use serde::Serialize;
@@ -12,6 +12,7 @@ use super::data::DataArgs;
 use super::device::{DeviceArgs, with_backend};
 use super::eval::ensure_model_file;
 use super::prepare::{self, SIDE};
+use super::shown;
 
 /// Predict the digit in each picture (prepared as MNIST was: grayscale, light ink on black, cropped,
 /// scaled to 20 pixels, centred by mass in 28x28) and show the three likeliest digits.
@@ -84,8 +85,17 @@ struct Answer {
 pub fn run(args: Args) -> anyhow::Result<()> {
     ensure_model_file(&args.model)?;
     let mut inputs = Vec::new();
+    let mut unreadable = 0;
     for path in &args.images {
-        let prepared = prepare::prepare_file(path)?;
+        let prepared = match prepare::prepare_file(path) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // Report it and go on: one bad picture must not hide the answers for the good ones.
+                eprintln!("error: {}", shown(&format!("{error:#}")));
+                unreadable += 1;
+                continue;
+            }
+        };
         let (x, y, width, height) = prepared.ink_box;
         inputs.push(Input {
             source: path.display().to_string(),
@@ -98,15 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     if !args.test_index.is_empty() {
-        let location = args.data.locate()?;
-        let files = location.files.split(Split::Test);
-        let test = LabelledImages::load(&files.images, &files.labels, DEFAULT_NUM_CLASSES)
-            .with_context(|| {
-                format!(
-                    "cannot load the test split from {}",
-                    location.dir().display()
-                )
-            })?;
+        let (_, test) = args.data.load_split(Split::Test)?;
         for &index in &args.test_index {
             let pixels = test.image(index).with_context(|| {
                 format!(
@@ -121,6 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 preparation: None,
             });
         }
+    }
+    if inputs.is_empty() {
+        bail!("none of the {unreadable} pictures could be read");
     }
     if let Some(dir) = &args.save_prepared {
         save_prepared(dir, &inputs)?;
@@ -137,6 +142,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for answer in &answers {
             println!("{}", describe(answer));
         }
+    }
+    if unreadable > 0 {
+        bail!(
+            "{unreadable} of the {} pictures could not be read (see above)",
+            args.images.len()
+        );
     }
     Ok(())
 }
@@ -196,7 +207,7 @@ fn describe(answer: &Answer) -> String {
         .collect();
     let mut line = format!(
         "{}: {} ({:.1}%) - top 3: {}",
-        answer.source,
+        shown(&answer.source),
         answer.digit,
         100.0 * answer.probability,
         top.join(", ")
@@ -232,9 +243,7 @@ fn save_prepared(dir: &std::path::Path, inputs: &[Input]) -> anyhow::Result<()> 
             })
             .collect();
         let path = dir.join(format!("{index:03}-{stem}.png"));
-        image
-            .save(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::plot::save_png(&path, &image)?;
     }
     Ok(())
 }

@@ -33,6 +33,15 @@ pub struct Prepared {
 
 /// Reads a PNG or JPEG (the format is guessed from the content, not the extension) and prepares it.
 pub fn prepare_file(path: &Path) -> anyhow::Result<Prepared> {
+    // Opening a FIFO or a device would block or read forever: only regular files are pictures.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!(
+            "{} is not a regular file (a folder, pipe or device), so not a picture",
+            path.display()
+        );
+    }
     let image = ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use digits_idx::{DEFAULT_NUM_CLASSES, LabelledImages, Split};
+use digits_idx::{LabelledImages, Split};
 use image::{Rgb, RgbImage};
 
 use super::data::{DataArgs, SplitArg};
@@ -39,16 +39,12 @@ const LABEL_GAP: u32 = 5;
 
 /// Draws the grid and writes it to `--out`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let location = args.data.locate()?;
     let split = Split::from(args.split);
-    let files = location.files.split(split);
-    let samples = LabelledImages::load(&files.images, &files.labels, DEFAULT_NUM_CLASSES)
-        .with_context(|| format!("cannot load the {} split", split.name()))?;
+    let (_, samples) = args.data.load_split(split)?;
     let count = samples.len().min(args.count as usize);
     let grid =
         draw_grid(&samples, count).context("the images are too large to draw in one picture")?;
-    grid.save(&args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    super::plot::save_png(&args.out, &grid)?;
     println!(
         "wrote {count} {} images ({}x{} pixels) to {}",
         split.name(),

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
     AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions,
-    ExponentialDecay, ModelSpec, OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential,
+    ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential,
     StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Ops;
@@ -22,7 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use super::data::DataArgs;
 use super::device::{DeviceArgs, with_backend};
-use super::plot;
+use super::run_folder::{
+    CHECKPOINTS, RunLock, checkpoints_in, clear_run, prune_checkpoints, remove_stale_temporaries,
+    run_files,
+};
+use super::{plot, shown};
 
 /// Train a network on a dataset; writes the model, checkpoints and training curves to --out.
 #[derive(clap::Args, Debug)]
@@ -73,9 +77,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
-    /// Continue the run in --out from its last checkpoint (its settings come from the checkpoint).
+    /// Continue the run in --out from its last checkpoint that loads (its settings come from the checkpoint).
     #[arg(long, requires = "out")]
     resume: bool,
+
+    /// Replace the run already in --out (its model, history and checkpoints are deleted).
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
 
     /// Augment training images with a random rotation, shift and zoom (see --rotation, --shift, --zoom).
     #[arg(long)]
@@ -181,36 +189,117 @@ struct RunRecord {
     started: String,
 }
 
-const CHECKPOINTS: &str = "checkpoints";
 const RUN_RECORD: &str = "run.json";
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// The settings a run keeps in its checkpoint: with `--resume` they come from there, so giving them is an
+/// error rather than silently ignored.
+const FIXED_BY_THE_RUN: &[&str] = &[
+    "model",
+    "batch",
+    "lr",
+    "optimizer",
+    "momentum",
+    "nesterov",
+    "validation_split",
+    "seed",
+    "augment",
+    "rotation",
+    "shift",
+    "zoom",
+    "reduce_lr_patience",
+    "reduce_lr_factor",
+    "lr_decay",
+    "early_stopping",
+];
+
+/// The ids of the `train` flags given on the command line (not defaulted).
+pub fn flags_given(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+/// Refuses, with `--resume`, the flags whose values the run's checkpoint decides.
+fn refuse_fixed_flags(given: &[String]) -> anyhow::Result<()> {
+    let fixed: Vec<String> = FIXED_BY_THE_RUN
+        .iter()
+        .filter(|id| given.iter().any(|g| g == *id))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    if !fixed.is_empty() {
+        bail!(
+            "--resume continues with the run's own settings, so {} cannot change {}; \
+             drop {} or start a new run with another --out",
+            fixed.join(", "),
+            if fixed.len() == 1 { "it" } else { "them" },
+            if fixed.len() == 1 { "it" } else { "them" },
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: Args, given: &[String]) -> anyhow::Result<()> {
+    if args.resume {
+        refuse_fixed_flags(given)?;
+    }
+    let spec = if args.resume {
+        None
+    } else {
+        Some(ModelSpec::resolve(&args.model).context("cannot use the model")?)
+    };
     let (location, dataset) = args.data.load()?;
     let out = match (&args.out, args.dry_run) {
         (Some(out), _) => out.clone(),
         (None, true) => PathBuf::new(), // nothing is written
         (None, false) => default_out_dir(&args.model),
     };
+    // Held for the whole run: a second process on the same folder stops here, naming this one.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&out)?)
+    };
     let record = if args.resume {
         Some(read_record(&out)?)
     } else {
-        if !args.dry_run && last_checkpoint(&out)?.is_some() {
-            bail!(
-                "{} already holds a run; continue it with --resume or choose another --out",
-                out.display()
-            );
+        if !args.dry_run {
+            let found = run_files(&out)?;
+            if !found.is_empty() && !args.force {
+                bail!(
+                    "{} already holds a run ({}); continue it with --resume, replace it with --force, or choose another --out",
+                    out.display(),
+                    found.join(", ")
+                );
+            }
+            clear_run(&out)?;
         }
         None
     };
+    if !args.dry_run {
+        let removed = remove_stale_temporaries(&out)?;
+        if removed > 0 {
+            eprintln!(
+                "removed {removed} temporary file{} left by an interrupted run",
+                if removed == 1 { "" } else { "s" }
+            );
+        }
+    }
     let split = record
         .as_ref()
         .map_or(args.validation_split, |r| r.validation_split);
     let (train, validation) = split_validation(dataset.train.clone(), split)?;
     let device = args.device.open()?;
     let device_name = device.name();
+    let device_line = device.describe();
     with_backend!(device, |backend| {
         let data = RunData {
             location_dir: location.dir().to_path_buf(),
+            device_line: device_line.clone(),
+            spec: spec.as_ref(),
             dataset: &dataset,
             train: &train,
             validation: validation.as_ref(),
@@ -226,6 +315,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// What every training path reads.
 struct RunData<'a> {
     location_dir: PathBuf,
+    /// The device and why it was chosen.
+    device_line: String,
+    /// The model of a new run (`None` when resuming: the checkpoint has it).
+    spec: Option<&'a ModelSpec>,
     dataset: &'a Dataset,
     train: &'a LabelledImages,
     validation: Option<&'a LabelledImages>,
@@ -300,33 +393,9 @@ fn train_on<B: Ops>(
     device_name: &str,
 ) -> anyhow::Result<()> {
     let checkpoints = out.join(CHECKPOINTS);
-    let mut trainer = if args.resume {
-        let last = last_checkpoint(out)?.with_context(|| {
-            format!(
-                "{} holds no checkpoint to resume from",
-                checkpoints.display()
-            )
-        })?;
-        let mut trainer = Trainer::resume(backend, &last.1, data.train, data.validation)
-            .with_context(|| format!("cannot resume from {}", last.1.display()))?;
-        if let Some(epochs) = args.epochs {
-            trainer.set_epochs(epochs as usize);
-        }
-        println!(
-            "resuming {} after epoch {}",
-            out.display(),
-            trainer.epochs_done()
-        );
-        if trainer.is_finished() {
-            println!(
-                "the run has finished its {} epochs; pass --epochs N to train it longer",
-                trainer.config().epochs
-            );
-        }
-        trainer
-    } else {
-        let spec = ModelSpec::resolve(&args.model).context("cannot use the model")?;
-        let model = Sequential::new(backend, spec, args.seed).context("cannot build the model")?;
+    let mut trainer = if let Some(spec) = data.spec {
+        let model =
+            Sequential::new(backend, spec.clone(), args.seed).context("cannot build the model")?;
         let trainer = Trainer::new(model, train_config(args), data.train, data.validation)
             .context("cannot start training")?;
         std::fs::create_dir_all(&checkpoints)
@@ -343,8 +412,25 @@ fn train_on<B: Ops>(
             &serde_json::to_string_pretty(&record)?,
         )?;
         trainer
+    } else {
+        let mut trainer = resume_from_newest(backend, out, data)?;
+        if let Some(epochs) = args.epochs {
+            trainer.set_epochs(epochs as usize);
+        }
+        println!(
+            "resuming {} after epoch {}",
+            out.display(),
+            trainer.epochs_done()
+        );
+        if trainer.is_finished() {
+            println!(
+                "the run has finished its {} epochs; pass --epochs N to train it longer",
+                trainer.config().epochs
+            );
+        }
+        trainer
     };
-    print_header(&trainer, data, device_name);
+    print_header(&trainer, data);
     println!("output: {}", out.display());
 
     while !trainer.is_finished() {
@@ -408,9 +494,54 @@ fn train_on<B: Ops>(
     Ok(())
 }
 
+/// Resumes from the newest checkpoint that loads, saying which ones were passed over and why.
+fn resume_from_newest<B: Ops>(
+    backend: &B,
+    out: &Path,
+    data: &RunData<'_>,
+) -> anyhow::Result<Trainer<B>> {
+    let checkpoints = checkpoints_in(out)?;
+    if checkpoints.is_empty() {
+        bail!(
+            "{} holds no checkpoint to resume from",
+            out.join(CHECKPOINTS).display()
+        );
+    }
+    let mut passed_over = 0;
+    for (_, path) in checkpoints.iter().rev() {
+        match Trainer::resume(backend, path, data.train, data.validation) {
+            Ok(trainer) => {
+                if passed_over > 0 {
+                    println!("resuming from {} instead", path.display());
+                }
+                return Ok(trainer);
+            }
+            // A damaged file: an older checkpoint may still be whole.
+            Err(
+                error @ (NnError::Corrupt { .. }
+                | NnError::Io { .. }
+                | NnError::MissingTensor { .. }
+                | NnError::TensorShape { .. }),
+            ) => {
+                eprintln!("warning: {error}; trying the checkpoint before it");
+                passed_over += 1;
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot resume from {}", path.display()));
+            }
+        }
+    }
+    bail!(
+        "no checkpoint in {} loads (all {} are damaged)",
+        out.join(CHECKPOINTS).display(),
+        checkpoints.len()
+    )
+}
+
 /// A few steps on a slice of the data, validating once: builds everything a real run builds, writes nothing.
 fn dry_run<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>) -> anyhow::Result<()> {
-    let spec = ModelSpec::resolve(&args.model).context("cannot use the model")?;
+    let spec = data.spec.context("a dry run starts a new run")?.clone();
     let batch = args.batch as usize;
     let head = |images: &LabelledImages, count: usize| {
         let indices: Vec<usize> = (0..count.min(images.len())).collect();
@@ -423,7 +554,7 @@ fn dry_run<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>) -> anyhow::Resu
     let model = Sequential::new(backend, spec, args.seed).context("cannot build the model")?;
     let mut trainer = Trainer::new(model, config, &train, validation.as_ref())
         .context("cannot start training")?;
-    print_header(&trainer, data, &backend.name());
+    print_header(&trainer, data);
     let stats = run_epoch_with_bar(&mut trainer)?;
     println!("{}", epoch_line(&stats, 1));
     println!(
@@ -434,16 +565,19 @@ fn dry_run<B: Ops>(backend: &B, args: &Args, data: &RunData<'_>) -> anyhow::Resu
     Ok(())
 }
 
-fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>, device_name: &str) {
-    let spec = trainer.model().spec();
+fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
+    // The name comes from a file: print it escaped.
+    let mut spec = trainer.model().spec().clone();
+    spec.name = shown(&spec.name);
     match spec.summary() {
         Ok(summary) => println!("{summary}"),
         Err(_) => println!("model: {}", spec.name),
     }
     let config = trainer.config();
     println!(
-        "device: {device_name}\ndata: {} ({} training, {} validation, {} test samples)\n\
+        "device: {}\ndata: {} ({} training, {} validation, {} test samples)\n\
          training: {} epochs, batch {}, {}, seed {}{}",
+        data.device_line,
         data.location_dir.display(),
         data.train.len(),
         data.validation.map_or(0, LabelledImages::len),
@@ -575,45 +709,6 @@ fn read_record(out: &Path) -> anyhow::Result<RunRecord> {
         .with_context(|| format!("cannot resume: {} is damaged", path.display()))
 }
 
-/// Every `checkpoints/epoch-NNN.safetensors` in `out`, oldest epoch first.
-fn checkpoints_in(out: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
-    let dir = out.join(CHECKPOINTS);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
-        let epoch = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
-            n.strip_prefix("epoch-")?
-                .strip_suffix(".safetensors")?
-                .parse::<usize>()
-                .ok()
-        });
-        if let Some(epoch) = epoch {
-            found.push((epoch, path));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn last_checkpoint(out: &Path) -> anyhow::Result<Option<(usize, PathBuf)>> {
-    Ok(checkpoints_in(out)?.pop())
-}
-
-fn prune_checkpoints(out: &Path, keep: usize) -> anyhow::Result<()> {
-    let all = checkpoints_in(out)?;
-    for (_, path) in all.iter().take(all.len().saturating_sub(keep)) {
-        std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-    }
-    Ok(())
-}
-
 /// `runs/<model>-<YYYYMMDD-HHMMSS>`, the model named by its preset or file stem.
 fn default_out_dir(model: &str) -> PathBuf {
     let name = Path::new(model)
@@ -709,38 +804,5 @@ mod tests {
         // 2000-02-29 12:34:56 (a leap day in a century leap year).
         assert_eq!(utc_timestamp(at(951_827_696), true), "2000-02-29T12:34:56Z");
         assert_eq!(utc_timestamp(at(1_798_675_200), false), "20261231-000000");
-    }
-
-    #[test]
-    fn checkpoints_are_found_in_epoch_order_and_pruned() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let checkpoints = dir.path().join(CHECKPOINTS);
-        std::fs::create_dir_all(&checkpoints).expect("mkdir");
-        for name in [
-            "epoch-002.safetensors",
-            "epoch-010.safetensors",
-            "epoch-001.safetensors",
-            "notes.txt",
-        ] {
-            std::fs::write(checkpoints.join(name), b"x").expect("write");
-        }
-        let found: Vec<usize> = checkpoints_in(dir.path())
-            .expect("list")
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
-        assert_eq!(found, [1, 2, 10]);
-        assert_eq!(
-            last_checkpoint(dir.path()).expect("list").map(|c| c.0),
-            Some(10)
-        );
-        prune_checkpoints(dir.path(), 2).expect("prune");
-        let left: Vec<usize> = checkpoints_in(dir.path())
-            .expect("list")
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
-        assert_eq!(left, [2, 10]);
-        assert!(checkpoints.join("notes.txt").exists());
     }
 }

@@ -5,26 +5,34 @@ use crate::{Result, TensorError};
 /// Which adapter to open.
 #[derive(Clone, Debug, Default)]
 pub struct AdapterRequest {
-    /// An index into [`list_adapters`], or a case-insensitive part of the adapter name. `None`: the default adapter.
+    /// An index into [`list_adapters`], or a case-insensitive part of the adapter name. `None`: the best-ranked
+    /// adapter ([`AdapterRank`]), software adapters included.
     pub adapter: Option<String>,
     /// Restrict to these backends (e.g. `vulkan`). `None`: every backend, or `WGPU_BACKEND` when set.
     pub backends: Option<wgpu::Backends>,
 }
 
 impl AdapterRequest {
-    /// Parses a device string as a user types it: `""`/`"gpu"`/`"default"` (the default adapter), a backend
-    /// name (`vulkan`, `metal`, `dx12`, `gl`), an adapter index (`1`), or part of an adapter's name (`llvmpipe`).
-    pub fn parse(text: &str) -> Self {
+    /// Parses a device string as a user types it: `"gpu"` (the best-ranked adapter), a backend name
+    /// (`vulkan`, `metal`, `dx12`, `gl`), an adapter index (`1`), or part of an adapter's name (`llvmpipe`).
+    /// An empty string names nothing and is an error.
+    pub fn parse(text: &str) -> Result<Self> {
         let lower = text.trim().to_ascii_lowercase();
         let backend = match lower.as_str() {
-            "" | "gpu" | "default" => return Self::default(),
+            "" => {
+                return Err(TensorError::NoAdapter(
+                    ": the device name is empty (name an adapter, an index or a backend; see `digits devices`)"
+                        .into(),
+                ));
+            }
+            "gpu" => return Ok(Self::default()),
             "vulkan" => Some(wgpu::Backends::VULKAN),
             "metal" => Some(wgpu::Backends::METAL),
             "dx12" => Some(wgpu::Backends::DX12),
             "gl" | "gles" | "opengl" => Some(wgpu::Backends::GL),
             _ => None,
         };
-        match backend {
+        Ok(match backend {
             Some(backends) => AdapterRequest {
                 adapter: None,
                 backends: Some(backends),
@@ -33,8 +41,96 @@ impl AdapterRequest {
                 adapter: Some(text.trim().to_string()),
                 backends: None,
             },
+        })
+    }
+}
+
+/// How an adapter ranks for running work when the user names none, best first. Software adapters (wgpu's
+/// device type `Cpu`: llvmpipe, SwiftShader, WARP) emulate a GPU on the processor and are slower than a
+/// CPU backend written for it, so a default choice passes them over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AdapterRank {
+    /// A GPU with its own memory.
+    Discrete,
+    /// A GPU sharing the processor's memory.
+    Integrated,
+    /// A GPU passed through a hypervisor.
+    Virtual,
+    /// A device whose type the driver does not say.
+    Unknown,
+    /// A GPU emulated on the processor.
+    Software,
+}
+
+impl AdapterRank {
+    /// The rank of an adapter.
+    pub fn of(info: &wgpu::AdapterInfo) -> Self {
+        match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => Self::Discrete,
+            wgpu::DeviceType::IntegratedGpu => Self::Integrated,
+            wgpu::DeviceType::VirtualGpu => Self::Virtual,
+            wgpu::DeviceType::Other => Self::Unknown,
+            wgpu::DeviceType::Cpu => Self::Software,
         }
     }
+
+    /// Whether the adapter emulates a GPU on the processor.
+    pub fn is_software(self) -> bool {
+        self == Self::Software
+    }
+
+    /// What the rank means, for a device line: `a discrete GPU`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Discrete => "a discrete GPU",
+            Self::Integrated => "an integrated GPU",
+            Self::Virtual => "a virtual GPU",
+            Self::Unknown => "a GPU of unknown type",
+            Self::Software => "a software adapter emulating a GPU on the processor",
+        }
+    }
+}
+
+/// The best-ranked adapter among `adapters` (the first of equal rank), software ones included or not.
+fn best<'a>(
+    adapters: impl IntoIterator<Item = &'a wgpu::Adapter>,
+    include_software: bool,
+) -> Option<&'a wgpu::Adapter> {
+    adapters
+        .into_iter()
+        .filter(|a| include_software || !AdapterRank::of(&a.get_info()).is_software())
+        .min_by_key(|a| AdapterRank::of(&a.get_info()))
+}
+
+/// What a default choice found: the best hardware adapter, or none and the software adapters passed over.
+pub enum HardwareChoice {
+    /// The best-ranked adapter that is not a software one.
+    Found(wgpu::Adapter, AdapterRank),
+    /// No hardware adapter; the names of the software adapters found instead (possibly none).
+    None {
+        /// `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)`, ...
+        software: Vec<String>,
+    },
+}
+
+/// The best hardware adapter on any backend: discrete, then integrated, then virtual GPUs. Software adapters
+/// are only ever opened when named.
+pub fn best_hardware_adapter() -> HardwareChoice {
+    let adapters = pollster::block_on(instance(None).enumerate_adapters(wgpu::Backends::all()));
+    match best(&adapters, false) {
+        Some(adapter) => {
+            let rank = AdapterRank::of(&adapter.get_info());
+            HardwareChoice::Found(adapter.clone(), rank)
+        }
+        None => HardwareChoice::None {
+            software: adapters.iter().map(display_name).collect(),
+        },
+    }
+}
+
+fn display_name(adapter: &wgpu::Adapter) -> String {
+    let info = adapter.get_info();
+    format!("{} ({:?})", info.name, info.backend)
 }
 
 /// What `digits devices` shows about one adapter.
@@ -46,7 +142,9 @@ pub struct AdapterSummary {
     pub info: wgpu::AdapterInfo,
     /// The adapter's own limits (what the runtime requests).
     pub limits: wgpu::Limits,
-    /// Whether [`open_adapter`] with a default request picks this one.
+    /// Its [`AdapterRank`].
+    pub rank: AdapterRank,
+    /// Whether a command given no `--device` picks this one ([`best_hardware_adapter`]).
     pub is_default: bool,
 }
 
@@ -60,12 +158,8 @@ fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
 
 /// Every adapter wgpu finds, in a stable order, with the default one marked.
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    let instance = instance(None);
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let default =
-        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-            .ok()
-            .map(|a| a.get_info());
+    let adapters = pollster::block_on(instance(None).enumerate_adapters(wgpu::Backends::all()));
+    let default = best(&adapters, false).map(wgpu::Adapter::get_info);
     adapters
         .iter()
         .enumerate()
@@ -73,6 +167,7 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
             let info = adapter.get_info();
             AdapterSummary {
                 index,
+                rank: AdapterRank::of(&info),
                 is_default: default.as_ref() == Some(&info),
                 limits: adapter.limits(),
                 info,
@@ -84,21 +179,16 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 /// Finds the adapter a request names.
 pub fn open_adapter(request: &AdapterRequest) -> Result<wgpu::Adapter> {
     let instance = instance(request.backends);
-    let Some(wanted) = &request.adapter else {
-        return pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| TensorError::NoAdapter(format!(": {e}")));
-    };
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let names: Vec<String> = adapters
-        .iter()
-        .map(|a| {
-            let info = a.get_info();
-            format!("{} ({:?})", info.name, info.backend)
-        })
-        .collect();
+    let Some(wanted) = &request.adapter else {
+        return best(&adapters, true).cloned().ok_or_else(|| {
+            TensorError::NoAdapter(match request.backends {
+                Some(backends) => format!(" on {backends:?}"),
+                None => String::new(),
+            })
+        });
+    };
+    let names: Vec<String> = adapters.iter().map(display_name).collect();
     let found = match wanted.parse::<usize>() {
         Ok(index) => adapters.into_iter().nth(index),
         Err(_) => {

@@ -12,7 +12,10 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use adapter::{AdapterRequest, AdapterSummary, list_adapters};
+pub use adapter::{
+    AdapterRank, AdapterRequest, AdapterSummary, HardwareChoice, best_hardware_adapter,
+    list_adapters,
+};
 pub use readback::Readback;
 
 use crate::error::{check_len, shape_error};
@@ -147,12 +150,16 @@ fn padded_bytes<T>(len: usize) -> u64 {
 impl Gpu {
     /// Opens the adapter a request names (see [`AdapterRequest::parse`]).
     pub fn new(request: &AdapterRequest) -> Result<Self> {
-        let adapter = adapter::open_adapter(request)?;
-        let (device, queue) = adapter::open_device(&adapter)?;
+        Self::open(&adapter::open_adapter(request)?)
+    }
+
+    /// Opens a device on an adapter found elsewhere (e.g. by [`best_hardware_adapter`]).
+    pub fn open(adapter: &wgpu::Adapter) -> Result<Self> {
+        let (device, queue) = adapter::open_device(adapter)?;
         Ok(Self::from_device(adapter.get_info(), device, queue))
     }
 
-    /// The default adapter.
+    /// The best-ranked adapter, software adapters included: what tests and benches run on.
     pub fn default_adapter() -> Result<Self> {
         Self::new(&AdapterRequest::default())
     }

@@ -1,0 +1,48 @@
+//! What the command-line tests share: the binary in a clean environment, fixtures, scratch folders.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The committed MNIST sample: 500 training and 200 test images.
+pub fn sample_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/mnist-sample")
+}
+
+/// The binary as a new user runs it: no `DIGITS_DATA`, no backtraces, no `XDG_RUNTIME_DIR`, a private home
+/// and cache folder, working in `scratch`.
+pub fn digits(scratch: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_digits"));
+    command
+        .env_remove("DIGITS_DATA")
+        .env_remove("DIGITS_MIRRORS")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("XDG_CACHE_HOME", scratch)
+        .env("HOME", scratch)
+        .current_dir(scratch);
+    command
+}
+
+/// Runs to the end: the output and its text.
+pub fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("run digits");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// A fresh folder under Cargo's scratch space for integration tests.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("digits-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
