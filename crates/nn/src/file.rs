@@ -126,15 +126,19 @@ impl ModelFile {
 
     /// Reads and parses a file; a truncated or foreign file is [`NnError::Corrupt`].
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = read_regular_file(path, "cannot read")?;
+        Self::parse(&read_regular_file(path, "cannot read")?, path)
+    }
+
+    /// Parses the bytes of a file; `path` names it in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
         let corrupt = |detail: String| NnError::Corrupt {
             path: path.into(),
             detail,
         };
         // Validates the header and that the tensors cover the data exactly (a truncated file fails here).
-        let parsed = SafeTensors::deserialize(&bytes)
+        let parsed = SafeTensors::deserialize(bytes)
             .map_err(|e| corrupt(format!("{e} (truncated or not safetensors?)")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         if !metadata.contains_key(MODEL_KEY) {
             return Err(corrupt(format!(

@@ -144,6 +144,12 @@ impl<B: Ops> Sequential<B> {
         Self::from_file(backend, &ModelFile::read(path)?)
     }
 
+    /// Builds a model from the bytes of a model file (as [`Sequential::load`] reads them); `origin` names the
+    /// file in errors.
+    pub fn from_bytes(backend: &B, bytes: &[u8], origin: &Path) -> Result<Self> {
+        Self::from_file(backend, &ModelFile::parse(bytes, origin)?)
+    }
+
     /// Builds the model a file read describes, with its weights.
     pub(crate) fn from_file(backend: &B, file: &ModelFile) -> Result<Self> {
         let spec = file.spec()?;

@@ -8,7 +8,8 @@ use digits_idx::{DATA_ENV, DEFAULT_DATASET};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Download a dataset (MNIST by default) into the per-user cache or a folder, verifying
-/// checksums; files already present and correct are kept.
+/// checksums; files already present and correct are kept. `DIGITS_MIRRORS=URL,URL` replaces the
+/// built-in mirrors (base URLs; each file's URL is the base followed by its name).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Which dataset to fetch.

@@ -11,7 +11,6 @@ pub mod glyphs;
 pub mod info;
 pub mod plot;
 pub mod predict;
-pub mod prepare;
 pub mod run_folder;
 pub mod show;
 pub mod train;

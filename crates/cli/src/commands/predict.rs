@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::data::DataArgs;
 use super::device::{DeviceArgs, with_backend};
 use super::eval::ensure_model_file;
-use super::prepare::{self, SIDE};
 use super::shown;
+use digits::prepare::{self, SIDE};
 
 /// Predict the digit in each picture (prepared as MNIST was: grayscale, light ink on black, cropped,
 /// scaled to 20 pixels, centred by mass in 28x28) and show the three likeliest digits.

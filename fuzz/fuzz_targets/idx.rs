@@ -1,0 +1,8 @@
+//! libFuzzer target: see `checks::idx`.
+#![no_main]
+
+#[allow(dead_code)] // each target uses one of the checks
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| checks::idx(bytes));
