@@ -50,7 +50,7 @@ impl<B: Ops> Trainer<B> {
         let b = self.model.backend();
         let slots = &self.model.slots;
         let mut file = ModelFile::new(self.model.spec());
-        file.add_arena(slots, &b.download(&self.model.params)?, "");
+        self.model.add_to(&mut file)?;
         for (name, state) in self
             .optimizer
             .config

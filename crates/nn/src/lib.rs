@@ -143,6 +143,7 @@ mod checkpoint;
 mod data;
 mod error;
 mod file;
+mod graph;
 mod init;
 mod layers;
 mod model;
@@ -156,11 +157,11 @@ pub use callbacks::{
 };
 pub use data::DeviceDataset;
 pub use error::{NnError, Result};
-pub use layers::MAX_WORKSPACE_BYTES;
+pub use graph::MAX_WORKSPACE_BYTES;
+pub use layers::{
+    Activation, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec, MaxPool2dSpec, Padding,
+};
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;
-pub use spec::{
-    Activation, LayerSpec, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization,
-    Padding,
-};
+pub use spec::{MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
 pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};

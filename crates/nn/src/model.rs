@@ -2,14 +2,15 @@
 
 use std::path::Path;
 
-use digits_tensor::{Conv2d, Gather, MaxPool2d, Ops};
+use digits_tensor::{Gather, Ops};
 
 use crate::data::DeviceDataset;
 use crate::error::{NnError, Result};
 use crate::file::ModelFile;
+use crate::graph::{Graph, Node, Workspace};
 use crate::init::{Stream, derive_seed, glorot_uniform};
-use crate::layers::{self, Layer, Op, ParamSlot, Params, Workspace};
-use crate::spec::{Activation, LayerSpec, ModelSpec, Padding};
+use crate::layers::{Fused, Init, Mode, Param, ParamDecl, ParamKind, ParamSlot};
+use crate::spec::ModelSpec;
 
 /// Largest activation tensor (in f32 elements) an evaluation batch may allocate: 128 MiB, the storage-binding
 /// limit of most GPUs, so that evaluation memory stays bounded whatever the batch size asked for.
@@ -89,12 +90,17 @@ pub struct Predictions {
 pub struct Sequential<B: Ops> {
     backend: B,
     spec: ModelSpec,
-    pub(crate) layers: Vec<Layer<B>>,
+    pub(crate) graph: Graph<B>,
+    /// Each trainable tensor's place in `params` (and `grads`).
     pub(crate) slots: Vec<ParamSlot>,
+    /// Each running-state tensor's place in `running`.
+    pub(crate) running_slots: Vec<ParamSlot>,
     /// All parameters, `slots` giving each tensor's place; padding between tensors is zero.
     pub(crate) params: B::Buf<f32>,
     /// Gradients, same layout; padding stays zero, so an optimizer step leaves it zero.
     pub(crate) grads: B::Buf<f32>,
+    /// Running state (never touched by the optimizer), `running_slots` giving each tensor's place.
+    pub(crate) running: B::Buf<f32>,
     eval_ws: Option<Workspace<B>>,
 }
 
@@ -102,39 +108,32 @@ impl<B: Ops> Sequential<B> {
     /// Builds a model with Keras's initial weights (Glorot-uniform kernels, zero biases), drawn on the host
     /// from `seed` and uploaded once: every backend starts from the same numbers.
     pub fn new(backend: &B, spec: ModelSpec, seed: u64) -> Result<Self> {
-        let slots = param_slots(&spec, backend.view_alignment::<f32>())?;
-        let mut host = vec![0.0f32; arena_len(&slots)];
-        for (slot, (fan_in, fan_out, layer)) in slots.iter().zip(fans(&spec)?) {
-            if slot.name.ends_with(".weight") {
-                let values = glorot_uniform(
-                    slot.len,
-                    fan_in,
-                    fan_out,
-                    derive_seed(seed, Stream::Init, layer as u64),
-                );
-                host[slot.offset..slot.offset + slot.len].copy_from_slice(&values);
-            }
-        }
-        Self::with_arena(backend, spec, slots, &host)
+        let slots = Slots::new(&spec, backend.view_alignment::<f32>())?;
+        let (trainable, running) = slots.initial(seed);
+        Self::with_arenas(backend, spec, slots, &trainable, &running)
     }
 
-    /// Builds the layers over an arena holding `host`.
-    fn with_arena(
+    /// Builds the graph over arenas holding `trainable` and `running`.
+    fn with_arenas(
         backend: &B,
         spec: ModelSpec,
-        slots: Vec<ParamSlot>,
-        host: &[f32],
+        slots: Slots,
+        trainable: &[f32],
+        running: &[f32],
     ) -> Result<Self> {
-        let params = backend.upload(host)?;
-        let grads = backend.zeros::<f32>(host.len())?;
-        let layers = build_layers(backend, &spec, &slots, &params, &grads)?;
+        let params = backend.upload(trainable)?;
+        let grads = backend.zeros::<f32>(trainable.len())?;
+        let running = backend.upload(running)?;
+        let graph = plan(backend, &spec, &slots, [&params, &grads, &running])?;
         Ok(Sequential {
             backend: backend.clone(),
             spec,
-            layers,
-            slots,
+            graph,
+            slots: slots.trainable,
+            running_slots: slots.running,
             params,
             grads,
+            running,
             eval_ws: None,
         })
     }
@@ -153,9 +152,10 @@ impl<B: Ops> Sequential<B> {
     /// Builds the model a file read describes, with its weights.
     pub(crate) fn from_file(backend: &B, file: &ModelFile) -> Result<Self> {
         let spec = file.spec()?;
-        let slots = param_slots(&spec, backend.view_alignment::<f32>())?;
-        let host = file.arena(&slots, "")?;
-        Self::with_arena(backend, spec, slots, &host)
+        let slots = Slots::new(&spec, backend.view_alignment::<f32>())?;
+        let trainable = file.arena(&slots.trainable, "")?;
+        let running = file.arena(&slots.running, "")?;
+        Self::with_arenas(backend, spec, slots, &trainable, &running)
     }
 
     /// Replaces the weights by those of a model file of the same architecture (its normalisation comes
@@ -170,18 +170,30 @@ impl<B: Ops> Sequential<B> {
                 found: spec.architecture(),
             });
         }
-        let host = file.arena(&self.slots, "")?;
-        self.backend.write(&self.params, &host)?;
+        self.backend
+            .write(&self.params, &file.arena(&self.slots, "")?)?;
+        self.backend
+            .write(&self.running, &file.arena(&self.running_slots, "")?)?;
         self.spec.normalization = spec.normalization;
         Ok(())
     }
 
     /// Writes the model as safetensors (see the crate docs for names and layouts), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let host = self.backend.download(&self.params)?;
         let mut file = ModelFile::new(&self.spec);
-        file.add_arena(&self.slots, &host, "");
+        self.add_to(&mut file)?;
         file.write(path)
+    }
+
+    /// Adds the parameters and the running state to a file being written.
+    pub(crate) fn add_to(&self, file: &mut ModelFile) -> Result<()> {
+        file.add_arena(&self.slots, &self.backend.download(&self.params)?, "");
+        file.add_arena(
+            &self.running_slots,
+            &self.backend.download(&self.running)?,
+            "",
+        );
+        Ok(())
     }
 
     /// The description the model was built from.
@@ -218,20 +230,13 @@ impl<B: Ops> Sequential<B> {
         B::len(&self.params)
     }
 
-    /// Dropout layers in the model (each draws its own mask stream).
-    pub(crate) fn dropout_layers(&self) -> u64 {
-        self.layers
-            .iter()
-            .filter(|l| matches!(l.op, Op::Dropout { .. }))
-            .count() as u64
-    }
-
     /// Per-sample elements of the largest activation.
     fn largest_activation(&self) -> usize {
-        self.layers
+        self.graph
+            .nodes
             .iter()
-            .map(|l| l.out_len)
-            .chain([self.layers[0].in_len])
+            .map(|n| n.out_len)
+            .chain([self.graph.in_len])
             .max()
             .unwrap_or(1)
     }
@@ -240,7 +245,7 @@ impl<B: Ops> Sequential<B> {
     pub(crate) fn gather(&self, offset: usize, count: usize) -> Gather {
         let (scale, shift) = self.spec.normalization.scale_shift();
         Gather {
-            row_len: self.layers[0].in_len,
+            row_len: self.graph.in_len,
             index_offset: offset,
             count,
             scale,
@@ -304,12 +309,7 @@ impl<B: Ops> Sequential<B> {
             .is_none_or(|ws| ws.capacity != capacity)
         {
             self.eval_ws = None; // frees the old buffers before allocating the new ones
-            self.eval_ws = Some(Workspace::new(
-                &self.backend,
-                &self.layers,
-                capacity,
-                false,
-            )?);
+            self.eval_ws = Some(Workspace::new(&self.backend, &self.graph, capacity, false)?);
         }
         let b = &self.backend;
         let full = self.eval_ws.as_ref().expect("just ensured");
@@ -326,7 +326,7 @@ impl<B: Ops> Sequential<B> {
             let ws = if count == capacity {
                 full
             } else {
-                tail.insert(full.rows(b, &self.layers, count)?)
+                tail.insert(full.rows(b, count)?)
             };
             let gather = self.gather(start, count);
             b.gather_normalize(&gather, &data.images, &data.identity, ws.input())?;
@@ -339,9 +339,9 @@ impl<B: Ops> Sequential<B> {
                 &data.identity,
                 &ws.labels,
             )?;
-            layers::forward(b, &self.layers, ws, None)?;
+            self.graph.forward(b, ws, Mode::Eval)?;
             if with_loss {
-                layers::loss(b, ws, classes, false, &stats)?;
+                self.graph.loss(b, ws, classes, false, &stats)?;
             }
             b.argmax_rows(
                 ws.logits(),
@@ -401,164 +401,149 @@ impl<B: Ops> Sequential<B> {
     }
 }
 
-/// Each trainable tensor's name, shape and aligned arena offset, in layer order (weight, then bias).
-pub(crate) fn param_slots(spec: &ModelSpec, align: usize) -> Result<Vec<ParamSlot>> {
-    let shapes = spec.shapes()?;
-    let mut slots = Vec::new();
-    let mut torch_index = 0;
-    let mut end = 0usize;
-    for (layer, input) in spec.layers.iter().zip(&shapes) {
-        let tensors = match *layer {
-            LayerSpec::Conv2d {
-                filters, kernel, ..
-            } => Some((vec![filters, input[0], kernel, kernel], filters)),
-            LayerSpec::Dense { units, .. } => Some((vec![units, input[0]], units)),
-            _ => None,
-        };
-        if let Some((weight, bias)) = tensors {
-            for (suffix, shape) in [("weight", weight), ("bias", vec![bias])] {
-                let offset = end.next_multiple_of(align);
-                let len = shape.iter().product();
-                end = offset + len;
-                slots.push(ParamSlot {
-                    name: format!("{torch_index}.{suffix}"),
-                    shape,
+/// Where each spec node's parameters live: its slots in the trainable and running arenas.
+pub(crate) struct Slots {
+    /// Trainable tensors, in node order (weight, then bias), each at an aligned offset.
+    pub trainable: Vec<ParamSlot>,
+    /// Running state (BatchNorm's statistics), likewise in its own arena.
+    pub running: Vec<ParamSlot>,
+    /// Per spec node: its declarations, and for each the index into `trainable` or `running`.
+    decls: Vec<Vec<(ParamDecl, usize)>>,
+}
+
+impl Slots {
+    /// Names tensors as PyTorch's `nn.Sequential` does: `<module index>.<suffix>`, a fused ReLU counting as
+    /// its own module.
+    pub(crate) fn new(spec: &ModelSpec, align: usize) -> Result<Self> {
+        let shapes = spec.shapes()?;
+        let (mut trainable, mut running) = (Vec::new(), Vec::new());
+        let mut decls = Vec::with_capacity(spec.layers.len());
+        let mut torch_index = 0;
+        for (layer, input) in spec.layers.iter().zip(&shapes) {
+            let mut placed = Vec::new();
+            for decl in layer.kind().params(&[input]) {
+                let arena = match decl.kind {
+                    ParamKind::Trainable => &mut trainable,
+                    ParamKind::Running => &mut running,
+                };
+                let offset = arena_len_of(arena).next_multiple_of(align);
+                let len = decl.shape.iter().product();
+                placed.push((decl.clone(), arena.len()));
+                arena.push(ParamSlot {
+                    name: format!("{torch_index}.{}", decl.suffix),
+                    shape: decl.shape,
                     offset,
                     len,
                 });
             }
+            decls.push(placed);
+            torch_index += layer.torch_modules();
         }
-        torch_index += layer.torch_modules();
+        Ok(Slots {
+            trainable,
+            running,
+            decls,
+        })
     }
-    Ok(slots)
+
+    /// The initial values of both arenas: Glorot-uniform drawn from `seed` and the spec node's index, or a
+    /// constant.
+    fn initial(&self, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let mut trainable = vec![0.0f32; arena_len(&self.trainable)];
+        let mut running = vec![0.0f32; arena_len(&self.running)];
+        for (node, decls) in self.decls.iter().enumerate() {
+            for (decl, index) in decls {
+                let (arena, slot) = match decl.kind {
+                    ParamKind::Trainable => (&mut trainable, &self.trainable[*index]),
+                    ParamKind::Running => (&mut running, &self.running[*index]),
+                };
+                let values = &mut arena[slot.offset..slot.offset + slot.len];
+                match decl.init {
+                    Init::GlorotUniform { fan_in, fan_out } => {
+                        values.copy_from_slice(&glorot_uniform(
+                            slot.len,
+                            fan_in,
+                            fan_out,
+                            derive_seed(seed, Stream::Init, node as u64),
+                        ))
+                    }
+                    Init::Constant(value) => values.fill(value),
+                }
+            }
+        }
+        (trainable, running)
+    }
+}
+
+fn arena_len_of(slots: &[ParamSlot]) -> usize {
+    slots.last().map_or(0, |s| s.offset + s.len)
 }
 
 /// Arena length for `slots` (at least one element, so an empty model still has a buffer).
 pub(crate) fn arena_len(slots: &[ParamSlot]) -> usize {
-    slots.last().map_or(1, |s| s.offset + s.len)
+    arena_len_of(slots).max(1)
 }
 
-/// Keras's fans per parameter slot (`fan_in = in·kh·kw`, `fan_out = out·kh·kw` for convolutions), with the
-/// index of the spec layer the slot belongs to.
-fn fans(spec: &ModelSpec) -> Result<Vec<(usize, usize, usize)>> {
-    let shapes = spec.shapes()?;
-    let mut fans = Vec::new();
-    for (i, (layer, input)) in spec.layers.iter().zip(&shapes).enumerate() {
-        let fan = match *layer {
-            LayerSpec::Conv2d {
-                filters, kernel, ..
-            } => (input[0] * kernel * kernel, filters * kernel * kernel),
-            LayerSpec::Dense { units, .. } => (input[0], units),
-            _ => continue,
-        };
-        // One entry for the weight and one for the bias (which starts at zero).
-        fans.extend([(fan.0, fan.1, i), (fan.0, fan.1, i)]);
-    }
-    Ok(fans)
-}
-
-/// Builds the executable layers; a standalone ReLU right after a convolution or dense layer without
-/// activation is fused into it.
-fn build_layers<B: Ops>(
+/// Plans the graph of a description: each layer reads the one before it; a standalone ReLU whose input is a
+/// convolution or dense layer without activation, read by nothing else, is folded into that layer's epilogue.
+fn plan<B: Ops>(
     backend: &B,
     spec: &ModelSpec,
-    slots: &[ParamSlot],
-    params: &B::Buf<f32>,
-    grads: &B::Buf<f32>,
-) -> Result<Vec<Layer<B>>> {
+    slots: &Slots,
+    arenas: [&B::Buf<f32>; 3],
+) -> Result<Graph<B>> {
+    let [params, grads, running] = arenas;
     let shapes = spec.shapes()?;
-    let mut slots = slots.iter();
-    let view = |buf: &B::Buf<f32>, slot: &ParamSlot| backend.slice(buf, slot.offset, slot.len);
-    let mut next_params = || -> Result<Params<B>> {
-        let (w, b) = (
-            slots.next().expect("a weight slot"),
-            slots.next().expect("a bias slot"),
-        );
-        Ok(Params {
-            w: view(params, w)?,
-            b: view(params, b)?,
-            gw: view(grads, w)?,
-            gb: view(grads, b)?,
-        })
+    let count = spec.layers.len();
+    // Spec node i reads value i (the model's input is value 0, spec node i's output value i + 1).
+    let readers = |value: usize| usize::from(value < count);
+    let fused_into_previous = |i: usize| {
+        matches!(spec.layers[i], crate::layers::LayerSpec::Relu)
+            && i > 0
+            && spec.layers[i - 1].kind().takes_relu()
+            && readers(i) == 1
     };
-    let mut layers: Vec<Layer<B>> = Vec::with_capacity(spec.layers.len());
+    let view = |arena: &B::Buf<f32>, slot: &ParamSlot| backend.slice(arena, slot.offset, slot.len);
+    let mut nodes: Vec<Node<B>> = Vec::with_capacity(count);
     let mut dropout_index = 0;
-    for (layer, (input, output)) in spec.layers.iter().zip(shapes.iter().zip(&shapes[1..])) {
-        let (in_len, out_len) = (input.iter().product(), output.iter().product());
-        let (op, params) = match *layer {
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                activation,
-            } => {
-                let conv = Conv2d {
-                    batch: 0,
-                    in_channels: input[0],
-                    out_channels: filters,
-                    height: input[1],
-                    width: input[2],
-                    kernel_h: kernel,
-                    kernel_w: kernel,
-                    stride,
-                    padding: if padding == Padding::Same {
-                        (kernel - 1) / 2
-                    } else {
-                        0
+    for i in 0..count {
+        if fused_into_previous(i) {
+            continue;
+        }
+        let layer = &spec.layers[i];
+        let params = slots.decls[i]
+            .iter()
+            .map(|(decl, index)| {
+                Ok(match decl.kind {
+                    ParamKind::Trainable => Param {
+                        value: view(params, &slots.trainable[*index])?,
+                        grad: Some(view(grads, &slots.trainable[*index])?),
                     },
-                    relu: activation == Activation::Relu,
-                };
-                (Op::Conv(conv), Some(next_params()?))
-            }
-            LayerSpec::MaxPool2d { pool, stride } => {
-                let pool = MaxPool2d {
-                    batch: 0,
-                    channels: input[0],
-                    height: input[1],
-                    width: input[2],
-                    window: pool,
-                    stride: stride.unwrap_or(pool),
-                };
-                (Op::Pool(pool), None)
-            }
-            LayerSpec::Flatten => (Op::Flatten, None),
-            LayerSpec::Dense { units, activation } => (
-                Op::Dense {
-                    inputs: input[0],
-                    units,
-                    relu: activation == Activation::Relu,
-                },
-                Some(next_params()?),
-            ),
-            LayerSpec::Dropout { rate } => {
-                dropout_index += 1;
-                (
-                    Op::Dropout {
-                        rate,
-                        index: dropout_index - 1,
+                    ParamKind::Running => Param {
+                        value: view(running, &slots.running[*index])?,
+                        grad: None,
                     },
-                    None,
-                )
-            }
-            LayerSpec::Relu => match layers.last_mut().map(|l| &mut l.op) {
-                Some(Op::Conv(conv)) if !conv.relu => {
-                    conv.relu = true;
-                    continue;
-                }
-                Some(Op::Dense { relu, .. }) if !*relu => {
-                    *relu = true;
-                    continue;
-                }
-                _ => (Op::Relu, None),
-            },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let fused = Fused {
+            relu: i + 1 < count && fused_into_previous(i + 1),
+            dropout_index,
         };
-        layers.push(Layer {
-            op,
-            in_len,
-            out_len,
-            params,
+        dropout_index += u64::from(layer.kind().is_dropout());
+        let trains = slots.decls[i]
+            .iter()
+            .any(|(decl, _)| decl.kind == ParamKind::Trainable);
+        // The output of a fused ReLU is the output of the layer it was folded into.
+        let out = if fused.relu { i + 2 } else { i + 1 };
+        let input = nodes.len(); // the previous kept node's output, or the model's input
+        nodes.push(Node {
+            name: format!("layer {} ({layer})", i + 1),
+            inputs: vec![input],
+            out_len: shapes[out].iter().product(),
+            layer: layer.build(&[&shapes[i]], params, fused),
+            trains,
         });
     }
-    Ok(layers)
+    Ok(Graph::new(nodes, shapes[0].iter().product(), dropout_index))
 }

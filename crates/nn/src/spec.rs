@@ -22,89 +22,12 @@
 //! # Ok::<(), digits_nn::NnError>(())
 //! ```
 
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, Result};
-
-/// Zero padding of a convolution, as Keras names it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Padding {
-    /// No padding: the output shrinks by `kernel - 1`.
-    #[default]
-    Valid,
-    /// `(kernel - 1) / 2` on every side, keeping the size (odd kernels, stride 1).
-    Same,
-}
-
-/// An activation fused into a convolution or dense layer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// Linear output.
-    #[default]
-    None,
-    /// `max(x, 0)`.
-    Relu,
-}
-
-/// One layer of a description. In files, `type` names the variant (`conv2d`, `max_pool2d`, `flatten`,
-/// `dense`, `dropout`, `relu`); omitted fields take the defaults shown.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayerSpec {
-    /// A 2-D convolution with bias (Keras `Conv2D`, PyTorch `Conv2d`).
-    #[serde(alias = "conv")]
-    Conv2d {
-        /// Output channels.
-        filters: usize,
-        /// Square kernel side.
-        kernel: usize,
-        /// Stride (default 1).
-        #[serde(default = "one")]
-        stride: usize,
-        /// `valid` (default) or `same`.
-        #[serde(default)]
-        padding: Padding,
-        /// `none` (default) or `relu`, fused into the kernel.
-        #[serde(default)]
-        activation: Activation,
-    },
-    /// Max pooling over square windows (Keras `MaxPooling2D`).
-    #[serde(alias = "max_pool", alias = "maxpool")]
-    MaxPool2d {
-        /// Window side.
-        pool: usize,
-        /// Stride (default: the window side).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        stride: Option<usize>,
-    },
-    /// Flattens `[c, h, w]` to `[c·h·w]` in that (NCHW) order.
-    Flatten,
-    /// A fully connected layer with bias (Keras `Dense`, PyTorch `Linear`).
-    #[serde(alias = "linear")]
-    Dense {
-        /// Output features.
-        units: usize,
-        /// `none` (default) or `relu`, fused into the kernel.
-        #[serde(default)]
-        activation: Activation,
-    },
-    /// Drops inputs with probability `rate` while training.
-    Dropout {
-        /// Probability of dropping, in `[0, 1)`.
-        rate: f32,
-    },
-    /// A standalone ReLU (fused into a convolution or dense layer right before it).
-    Relu,
-}
-
-fn one() -> usize {
-    1
-}
+use crate::layers::{Activation, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec, MaxPool2dSpec};
 
 /// Most layers a description may have: deeper than any network this tool trains, small enough that
 /// building the graph and its workspace stays cheap.
@@ -117,151 +40,24 @@ pub const MAX_PARAMS: usize = 100_000_000;
 /// Most values one layer may output per sample: 16 Mi, 64 MiB as f32 (a batch multiplies it).
 pub const MAX_ACTIVATION: usize = 1 << 24;
 
-impl LayerSpec {
-    /// How many modules the layer is in the equivalent `torch.nn.Sequential` (a fused ReLU is its own module).
-    pub(crate) fn torch_modules(&self) -> usize {
-        match self {
-            LayerSpec::Conv2d {
-                activation: Activation::Relu,
-                ..
-            }
-            | LayerSpec::Dense {
-                activation: Activation::Relu,
-                ..
-            } => 2,
-            _ => 1,
-        }
-    }
-
-    /// The per-sample output shape for a per-sample input shape, or why the layer does not fit.
-    fn output_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, String> {
-        match *self {
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                let &[_, h, w] = input else {
-                    return Err(format!(
-                        "needs a [channels, height, width] input, got {input:?}"
-                    ));
-                };
-                if filters == 0 || kernel == 0 || stride == 0 {
-                    return Err("filters, kernel and stride must be at least 1".into());
-                }
-                let pad = match padding {
-                    Padding::Valid => 0,
-                    Padding::Same if kernel % 2 == 1 && stride == 1 => (kernel - 1) / 2,
-                    Padding::Same => {
-                        return Err("padding = \"same\" needs an odd kernel and stride 1".into());
-                    }
-                };
-                if kernel > h.saturating_add(2 * pad) || kernel > w.saturating_add(2 * pad) {
-                    return Err(format!(
-                        "kernel {kernel}x{kernel} is larger than its input {h}x{w}"
-                    ));
-                }
-                Ok(vec![
-                    filters,
-                    (h + 2 * pad - kernel) / stride + 1,
-                    (w + 2 * pad - kernel) / stride + 1,
-                ])
-            }
-            LayerSpec::MaxPool2d { pool, stride } => {
-                let &[c, h, w] = input else {
-                    return Err(format!(
-                        "needs a [channels, height, width] input, got {input:?}"
-                    ));
-                };
-                let stride = stride.unwrap_or(pool);
-                if pool == 0 || stride == 0 {
-                    return Err("pool and stride must be at least 1".into());
-                }
-                if pool > h || pool > w {
-                    return Err(format!(
-                        "pool {pool}x{pool} is larger than its input {h}x{w}"
-                    ));
-                }
-                Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
-            }
-            LayerSpec::Flatten => Ok(vec![input.iter().product()]), // bounded by the input's own check
-            LayerSpec::Dense { units, .. } => {
-                if input.len() != 1 {
-                    return Err(format!(
-                        "needs a flat input, got {input:?}: add a {{ type = \"flatten\" }} layer before it"
-                    ));
-                }
-                if units == 0 {
-                    return Err("units must be at least 1".into());
-                }
-                Ok(vec![units])
-            }
-            LayerSpec::Dropout { rate } => {
-                if !(0.0..1.0).contains(&rate) {
-                    return Err(format!("rate {rate} is outside [0, 1)"));
-                }
-                Ok(input.to_vec())
-            }
-            LayerSpec::Relu => Ok(input.to_vec()),
-        }
-    }
-
-    /// Trainable parameters for a per-sample input shape; `None` when the count overflows.
-    fn checked_params(&self, input: &[usize]) -> Option<usize> {
-        match *self {
-            LayerSpec::Conv2d {
-                filters, kernel, ..
-            } => filters
-                .checked_mul(input[0])?
-                .checked_mul(kernel)?
-                .checked_mul(kernel)?
-                .checked_add(filters),
-            LayerSpec::Dense { units, .. } => units.checked_mul(input[0])?.checked_add(units),
-            _ => Some(0),
-        }
-    }
-
-    /// Trainable parameters for a per-sample input shape that [`ModelSpec::shapes`] accepted.
-    fn params(&self, input: &[usize]) -> usize {
-        self.checked_params(input)
-            .expect("checked against MAX_PARAMS when the shapes were checked")
-    }
+/// Trainable parameters of a layer for a per-sample input shape; `None` when the count overflows.
+fn checked_params(layer: &LayerSpec, input: &[usize]) -> Option<usize> {
+    layer
+        .kind()
+        .params(&[input])
+        .iter()
+        .filter(|d| d.kind == crate::layers::ParamKind::Trainable)
+        .try_fold(0usize, |acc, d| {
+            d.shape
+                .iter()
+                .try_fold(1usize, |p, &x| p.checked_mul(x))?
+                .checked_add(acc)
+        })
 }
 
-impl fmt::Display for LayerSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let relu = |a: &Activation| if *a == Activation::Relu { ", relu" } else { "" };
-        match self {
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                activation,
-            } => {
-                write!(f, "conv2d({filters}, {kernel}x{kernel}")?;
-                if *stride != 1 {
-                    write!(f, ", stride {stride}")?;
-                }
-                if *padding == Padding::Same {
-                    write!(f, ", same")?;
-                }
-                write!(f, "{})", relu(activation))
-            }
-            LayerSpec::MaxPool2d { pool, stride } => match stride {
-                Some(s) if s != pool => write!(f, "max_pool2d({pool}, stride {s})"),
-                _ => write!(f, "max_pool2d({pool})"),
-            },
-            LayerSpec::Flatten => write!(f, "flatten"),
-            LayerSpec::Dense { units, activation } => {
-                write!(f, "dense({units}{})", relu(activation))
-            }
-            LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
-            LayerSpec::Relu => write!(f, "relu"),
-        }
-    }
+/// Trainable parameters of a layer whose shapes [`ModelSpec::shapes`] accepted.
+fn params(layer: &LayerSpec, input: &[usize]) -> usize {
+    checked_params(layer, input).expect("checked against MAX_PARAMS when the shapes were checked")
 }
 
 /// How u8 pixels become network inputs: `(pixel / 255 - mean) / std`.
@@ -329,52 +125,31 @@ impl ModelSpec {
     /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
     /// dense 128 ReLU, dense 10).
     pub fn preset(name: &str) -> Result<ModelSpec> {
-        let relu = Activation::Relu;
+        let relu = |spec: Conv2dSpec| Conv2dSpec {
+            activation: Activation::Relu,
+            ..spec
+        };
+        let dense_relu = |units| {
+            LayerSpec::Dense(DenseSpec {
+                activation: Activation::Relu,
+                ..DenseSpec::new(units)
+            })
+        };
         let layers = match name {
             "tutorial" => vec![
-                LayerSpec::Conv2d {
-                    filters: 32,
-                    kernel: 3,
-                    stride: 1,
-                    padding: Padding::Valid,
-                    activation: relu,
-                },
-                LayerSpec::MaxPool2d {
-                    pool: 2,
-                    stride: None,
-                },
-                LayerSpec::Conv2d {
-                    filters: 64,
-                    kernel: 3,
-                    stride: 1,
-                    padding: Padding::Valid,
-                    activation: relu,
-                },
-                LayerSpec::MaxPool2d {
-                    pool: 2,
-                    stride: None,
-                },
+                LayerSpec::Conv2d(relu(Conv2dSpec::new(32, 3))),
+                LayerSpec::MaxPool2d(MaxPool2dSpec::new(2)),
+                LayerSpec::Conv2d(relu(Conv2dSpec::new(64, 3))),
+                LayerSpec::MaxPool2d(MaxPool2dSpec::new(2)),
                 LayerSpec::Flatten,
-                LayerSpec::Dense {
-                    units: 128,
-                    activation: relu,
-                },
-                LayerSpec::Dropout { rate: 0.5 },
-                LayerSpec::Dense {
-                    units: 10,
-                    activation: Activation::None,
-                },
+                dense_relu(128),
+                LayerSpec::Dropout(DropoutSpec { rate: 0.5 }),
+                LayerSpec::Dense(DenseSpec::new(10)),
             ],
             "mlp" => vec![
                 LayerSpec::Flatten,
-                LayerSpec::Dense {
-                    units: 128,
-                    activation: relu,
-                },
-                LayerSpec::Dense {
-                    units: 10,
-                    activation: Activation::None,
-                },
+                dense_relu(128),
+                LayerSpec::Dense(DenseSpec::new(10)),
             ],
             _ => {
                 return Err(NnError::UnknownPreset {
@@ -531,14 +306,13 @@ impl ModelSpec {
         for (i, layer) in self.layers.iter().enumerate() {
             let at = |why: String| fail(format!("layer {} ({layer}): {why}", i + 1));
             let input = shapes.last().expect("starts with the input shape");
-            let output = layer.output_shape(input).map_err(at)?;
+            let output = layer.kind().output_shape(&[input]).map_err(at)?;
             if volume(&output).is_none() {
                 return Err(at(format!(
                     "outputs {output:?} per sample, more than the limit of {MAX_ACTIVATION} values"
                 )));
             }
-            total_params = layer
-                .checked_params(input)
+            total_params = checked_params(layer, input)
                 .and_then(|p| p.checked_add(total_params))
                 .filter(|&p| p <= MAX_PARAMS)
                 .ok_or_else(|| {
@@ -557,10 +331,10 @@ impl ModelSpec {
         }
         if !matches!(
             self.layers.last(),
-            Some(LayerSpec::Dense {
+            Some(LayerSpec::Dense(DenseSpec {
                 activation: Activation::None,
                 ..
-            })
+            }))
         ) {
             return Err(fail(
                 "the last layer must be a dense layer without activation (it gives the logits of the softmax)".into(),
@@ -576,7 +350,7 @@ impl ModelSpec {
             .layers
             .iter()
             .zip(&shapes)
-            .map(|(l, s)| l.params(s))
+            .map(|(l, s)| params(l, s))
             .sum())
     }
 
@@ -616,7 +390,7 @@ impl ModelSpec {
         let _ = writeln!(out, "{rule}");
         let mut total = 0;
         for (layer, (input, output)) in self.layers.iter().zip(shapes.iter().zip(&shapes[1..])) {
-            let params = layer.params(input);
+            let params = params(layer, input);
             total += params;
             let _ = writeln!(
                 out,

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::callbacks::Callback;
 use crate::data::DeviceDataset;
 use crate::error::{NnError, Result};
+use crate::graph::Workspace;
 use crate::init::{Stream, derive_seed, epoch_order};
-use crate::layers::{self, StepRandom, Workspace};
+use crate::layers::{Mode, StepRandom};
 use crate::model::{EvalOptions, Sequential};
 use crate::optim::{Optimizer, OptimizerConfig};
 
@@ -223,10 +224,10 @@ impl<B: Ops> Trainer<B> {
         };
         let n = train.len();
         let capacity = config.batch_size.min(n);
-        let ws = Workspace::new(&backend, &model.layers, capacity, true)?;
+        let ws = Workspace::new(&backend, &model.graph, capacity, true)?;
         let tail = match n % capacity {
             0 => None,
-            rest => Some(ws.rows(&backend, &model.layers, rest)?),
+            rest => Some(ws.rows(&backend, rest)?),
         };
         let optimizer = Optimizer::new(&backend, config.optimizer, model.arena_len())?;
         Ok(Trainer {
@@ -378,11 +379,12 @@ impl<B: Ops> Trainer<B> {
         let random = StepRandom {
             seed: derive_seed(self.config.seed, Stream::Dropout, 0),
             step: self.global_step,
-            dropout_layers: self.model.dropout_layers(),
+            dropout_layers: self.model.graph.dropout_layers,
         };
-        layers::forward(b, &self.model.layers, ws, Some(random))?;
-        layers::loss(b, ws, self.model.spec().classes, true, &self.stats)?;
-        layers::backward(b, &self.model.layers, ws, random)?;
+        let graph = &self.model.graph;
+        graph.forward(b, ws, Mode::Train(random))?;
+        graph.loss(b, ws, self.model.spec().classes, true, &self.stats)?;
+        graph.backward(b, ws, random)?;
         self.optimizer
             .apply(b, &self.model.params, &self.model.grads, run.lr)?;
         b.flush()?;

@@ -1,6 +1,6 @@
 //! The `--data DIR` option shared by every command that reads the dataset.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use digits_idx::download::{self, DatasetSource};
@@ -31,9 +31,10 @@ pub struct DataArgs {
 }
 
 /// The MNIST copy shipped in a checkout of the repository, if this binary was built from one that has it.
-fn bundled_copy() -> Option<&'static Path> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist"));
-    dir.is_dir().then_some(dir)
+fn bundled_copy() -> Option<PathBuf> {
+    std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist"))
+        .ok()
+        .filter(|dir| dir.is_dir())
 }
 
 /// The built-in MNIST source, with the mirrors of [`MIRRORS_ENV`] when it is set.
@@ -54,7 +55,7 @@ pub fn mnist_source(dataset: &str) -> anyhow::Result<DatasetSource> {
 impl DataArgs {
     /// Finds the dataset folder (see `--data`), downloading MNIST into the cache on first use.
     pub fn locate(&self) -> anyhow::Result<DataLocation> {
-        let places = DataPlaces::from_env(self.data.as_deref(), bundled_copy());
+        let places = DataPlaces::from_env(self.data.as_deref(), bundled_copy().as_deref());
         let source = mnist_source(DEFAULT_DATASET)?;
         let mut progress = BarProgress::default();
         let location = places.resolve_or_download(&source, &mut progress);
