@@ -12,7 +12,10 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(idx model_file model_description picture)
 
-cargo +nightly fuzz build -O 2>&1 | grep -v "^ *\(Compiling\|Finished\)" || true
+if ! cargo +nightly fuzz build -O >"${TMPDIR:-/tmp}/digits-fuzz-build.log" 2>&1; then
+    cat "${TMPDIR:-/tmp}/digits-fuzz-build.log"
+    exit 2
+fi
 status=0
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "artifacts/$target"
@@ -26,7 +29,7 @@ for target in "${targets[@]}"; do
         result=CRASH
         status=1
     fi
-    runs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
+    runs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1 || true)
     echo "$target: $result, ${runs:-?} executions in ${seconds} s, corpus $(ls "corpus/$target" | wc -l) inputs (log: fuzz/$log)"
 done
 exit $status

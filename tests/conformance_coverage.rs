@@ -6,10 +6,12 @@ use digits_tensor::{conformance, shaders};
 
 /// Every file in `shaders/`, by name: a new kernel must be added here and reached by a check in
 /// `conformance::run_all`.
-const KERNELS: [&str; 20] = [
+const KERNELS: [&str; 22] = [
     "adam",
     "argmax",
     "augment",
+    "batch_norm",
+    "batch_norm_reduce",
     "conv2d",
     "conv2d_backward_weight",
     "conv2d_layout",

@@ -159,7 +159,8 @@ pub use data::DeviceDataset;
 pub use error::{NnError, Result};
 pub use graph::MAX_WORKSPACE_BYTES;
 pub use layers::{
-    Activation, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec, MaxPool2dSpec, Padding,
+    Activation, BatchNormSpec, BatchNormStyle, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec,
+    MaxPool2dSpec, Padding,
 };
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;

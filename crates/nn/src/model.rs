@@ -9,6 +9,7 @@ use crate::error::{NnError, Result};
 use crate::file::ModelFile;
 use crate::graph::{Graph, Node, Workspace};
 use crate::init::{Stream, derive_seed, glorot_uniform};
+use crate::layers::LayerSpec;
 use crate::layers::{Fused, Init, Mode, Param, ParamDecl, ParamKind, ParamSlot};
 use crate::spec::ModelSpec;
 
@@ -416,12 +417,15 @@ impl Slots {
     /// its own module.
     pub(crate) fn new(spec: &ModelSpec, align: usize) -> Result<Self> {
         let shapes = spec.shapes()?;
+        let topology = spec.topology()?;
         let (mut trainable, mut running) = (Vec::new(), Vec::new());
         let mut decls = Vec::with_capacity(spec.layers.len());
         let mut torch_index = 0;
-        for (layer, input) in spec.layers.iter().zip(&shapes) {
+        for (node, reads) in spec.layers.iter().zip(&topology.inputs) {
+            let inputs: Vec<&[usize]> = reads.iter().map(|&v| shapes[v].as_slice()).collect();
+            let prefix = node.name.clone().unwrap_or_else(|| torch_index.to_string());
             let mut placed = Vec::new();
-            for decl in layer.kind().params(&[input]) {
+            for decl in node.layer.kind().params(&inputs) {
                 let arena = match decl.kind {
                     ParamKind::Trainable => &mut trainable,
                     ParamKind::Running => &mut running,
@@ -430,14 +434,14 @@ impl Slots {
                 let len = decl.shape.iter().product();
                 placed.push((decl.clone(), arena.len()));
                 arena.push(ParamSlot {
-                    name: format!("{torch_index}.{}", decl.suffix),
+                    name: format!("{prefix}.{}", decl.suffix),
                     shape: decl.shape,
                     offset,
                     len,
                 });
             }
             decls.push(placed);
-            torch_index += layer.torch_modules();
+            torch_index += node.layer.torch_modules();
         }
         Ok(Slots {
             trainable,
@@ -484,8 +488,9 @@ pub(crate) fn arena_len(slots: &[ParamSlot]) -> usize {
     arena_len_of(slots).max(1)
 }
 
-/// Plans the graph of a description: each layer reads the one before it; a standalone ReLU whose input is a
-/// convolution or dense layer without activation, read by nothing else, is folded into that layer's epilogue.
+/// Plans the graph of a description: nodes in an order where each comes after its inputs; a standalone ReLU
+/// whose input is a convolution or dense layer without activation, read by nothing else, is folded into that
+/// layer's epilogue.
 fn plan<B: Ops>(
     backend: &B,
     spec: &ModelSpec,
@@ -494,23 +499,31 @@ fn plan<B: Ops>(
 ) -> Result<Graph<B>> {
     let [params, grads, running] = arenas;
     let shapes = spec.shapes()?;
-    let count = spec.layers.len();
-    // Spec node i reads value i (the model's input is value 0, spec node i's output value i + 1).
-    let readers = |value: usize| usize::from(value < count);
-    let fused_into_previous = |i: usize| {
-        matches!(spec.layers[i], crate::layers::LayerSpec::Relu)
-            && i > 0
-            && spec.layers[i - 1].kind().takes_relu()
-            && readers(i) == 1
+    let topology = spec.topology()?;
+    let last = spec.layers.len() - 1;
+    // The ReLU node folded into node i, if any.
+    let fused_relu = |i: usize| {
+        (spec.layers[i].layer.kind().takes_relu() && topology.readers[i + 1] == 1 && i != last)
+            .then(|| {
+                (0..spec.layers.len()).find(|&r| {
+                    topology.inputs[r] == [i + 1] && matches!(spec.layers[r].layer, LayerSpec::Relu)
+                })
+            })
+            .flatten()
     };
+    let folded: Vec<Option<usize>> = (0..spec.layers.len()).map(fused_relu).collect();
+    // Which planned value holds each spec value (a folded ReLU's output is its producer's).
+    let mut value_of = vec![0usize; spec.layers.len() + 1];
     let view = |arena: &B::Buf<f32>, slot: &ParamSlot| backend.slice(arena, slot.offset, slot.len);
-    let mut nodes: Vec<Node<B>> = Vec::with_capacity(count);
+    let mut nodes: Vec<Node<B>> = Vec::with_capacity(spec.layers.len());
     let mut dropout_index = 0;
-    for i in 0..count {
-        if fused_into_previous(i) {
+    for &i in &topology.order {
+        if folded.contains(&Some(i)) {
+            let producer = topology.inputs[i][0];
+            value_of[i + 1] = value_of[producer];
             continue;
         }
-        let layer = &spec.layers[i];
+        let node = &spec.layers[i];
         let params = slots.decls[i]
             .iter()
             .map(|(decl, index)| {
@@ -527,23 +540,28 @@ fn plan<B: Ops>(
             })
             .collect::<Result<Vec<_>>>()?;
         let fused = Fused {
-            relu: i + 1 < count && fused_into_previous(i + 1),
+            relu: folded[i].is_some(),
             dropout_index,
         };
-        dropout_index += u64::from(layer.kind().is_dropout());
+        dropout_index += u64::from(node.layer.kind().is_dropout());
         let trains = slots.decls[i]
             .iter()
             .any(|(decl, _)| decl.kind == ParamKind::Trainable);
-        // The output of a fused ReLU is the output of the layer it was folded into.
-        let out = if fused.relu { i + 2 } else { i + 1 };
-        let input = nodes.len(); // the previous kept node's output, or the model's input
+        let inputs: Vec<&[usize]> = topology.inputs[i]
+            .iter()
+            .map(|&v| shapes[v].as_slice())
+            .collect();
         nodes.push(Node {
-            name: format!("layer {} ({layer})", i + 1),
-            inputs: vec![input],
-            out_len: shapes[out].iter().product(),
-            layer: layer.build(&[&shapes[i]], params, fused),
+            name: match &node.name {
+                Some(name) => format!("node `{name}` ({})", node.layer),
+                None => format!("layer {} ({})", i + 1, node.layer),
+            },
+            inputs: topology.inputs[i].iter().map(|&v| value_of[v]).collect(),
+            out_len: shapes[i + 1].iter().product(),
+            layer: node.layer.build(backend, &inputs, params, fused)?,
             trains,
         });
+        value_of[i + 1] = nodes.len();
     }
     Ok(Graph::new(nodes, shapes[0].iter().product(), dropout_index))
 }

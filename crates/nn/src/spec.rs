@@ -40,11 +40,112 @@ pub const MAX_PARAMS: usize = 100_000_000;
 /// Most values one layer may output per sample: 16 Mi, 64 MiB as f32 (a batch multiplies it).
 pub const MAX_ACTIVATION: usize = 1 << 24;
 
+/// The name a description's inputs use for the model's input.
+pub const INPUT: &str = "input";
+
+/// One node of a description: a layer, optionally a `name` (which names its tensors, `name.weight`, and lets
+/// other nodes read it) and its `inputs` (names of earlier or later nodes, or `input`; default: the node
+/// before it). In files the two sit beside the layer's own fields:
+/// `{ name = "b1", type = "add", inputs = ["stem", "c2"] }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    /// The node's name.
+    pub name: Option<String>,
+    /// The nodes it reads; empty: the node before it (the model's input for the first).
+    pub inputs: Vec<String>,
+    /// What it computes.
+    pub layer: LayerSpec,
+}
+
+impl From<LayerSpec> for NodeSpec {
+    fn from(layer: LayerSpec) -> Self {
+        NodeSpec {
+            name: None,
+            inputs: Vec::new(),
+            layer,
+        }
+    }
+}
+
+impl Serialize for NodeSpec {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&self.layer).map_err(serde::ser::Error::custom)?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| serde::ser::Error::custom("a layer serialises to a map"))?;
+        if let Some(name) = &self.name {
+            object.insert("name".into(), name.clone().into());
+        }
+        if !self.inputs.is_empty() {
+            object.insert("inputs".into(), self.inputs.clone().into());
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| D::Error::custom("a layer is a table, e.g. { type = \"flatten\" }"))?;
+        let name = match object.remove("name") {
+            None => None,
+            Some(serde_json::Value::String(name)) => Some(name),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "name must be a string, got {other}"
+                )));
+            }
+        };
+        let inputs = match object.remove("inputs") {
+            None => Vec::new(),
+            Some(inputs) => Vec::<String>::deserialize(inputs).map_err(|e| {
+                D::Error::custom(format!("inputs must be a list of node names: {e}"))
+            })?,
+        };
+        let layer = LayerSpec::deserialize(value).map_err(|e| match &name {
+            Some(name) => D::Error::custom(format!("node `{name}`: {e}")),
+            None => D::Error::custom(e),
+        })?;
+        Ok(NodeSpec {
+            name,
+            inputs,
+            layer,
+        })
+    }
+}
+
+/// How errors name a node: `node \`b1\` (add)` or `layer 3 (dense(10))`.
+fn node_label(index: usize, node: &NodeSpec) -> String {
+    match &node.name {
+        Some(name) => format!("node `{name}` ({})", node.layer),
+        None => format!("layer {} ({})", index + 1, node.layer),
+    }
+}
+
+/// The checked graph of a description: for each node, the values it reads (value 0 is the model's input,
+/// value `i + 1` node `i`'s output) and an order in which every node comes after its inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Topology {
+    pub inputs: Vec<Vec<usize>>,
+    /// Node indices, inputs first (the description's order wherever it allows).
+    pub order: Vec<usize>,
+    /// How many nodes read each value.
+    pub readers: Vec<usize>,
+}
+
 /// Trainable parameters of a layer for a per-sample input shape; `None` when the count overflows.
-fn checked_params(layer: &LayerSpec, input: &[usize]) -> Option<usize> {
+fn checked_params(layer: &LayerSpec, inputs: &[&[usize]]) -> Option<usize> {
     layer
         .kind()
-        .params(&[input])
+        .params(inputs)
         .iter()
         .filter(|d| d.kind == crate::layers::ParamKind::Trainable)
         .try_fold(0usize, |acc, d| {
@@ -56,8 +157,8 @@ fn checked_params(layer: &LayerSpec, input: &[usize]) -> Option<usize> {
 }
 
 /// Trainable parameters of a layer whose shapes [`ModelSpec::shapes`] accepted.
-fn params(layer: &LayerSpec, input: &[usize]) -> usize {
-    checked_params(layer, input).expect("checked against MAX_PARAMS when the shapes were checked")
+fn params(layer: &LayerSpec, inputs: &[&[usize]]) -> usize {
+    checked_params(layer, inputs).expect("checked against MAX_PARAMS when the shapes were checked")
 }
 
 /// How u8 pixels become network inputs: `(pixel / 255 - mean) / std`.
@@ -109,8 +210,8 @@ pub struct ModelSpec {
     /// Input normalisation (default `pixel / 255`).
     #[serde(default)]
     pub normalization: Normalization,
-    /// The layers, in order.
-    pub layers: Vec<LayerSpec>,
+    /// The nodes; the last one gives the logits.
+    pub layers: Vec<NodeSpec>,
 }
 
 fn ten() -> usize {
@@ -119,11 +220,12 @@ fn ten() -> usize {
 
 impl ModelSpec {
     /// Names accepted by [`ModelSpec::preset`].
-    pub const PRESETS: &[&str] = &["tutorial", "mlp"];
+    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet"];
 
     /// A named description: `tutorial` is the Keras MNIST convnet (conv 32 3×3 ReLU, max-pool 2, conv 64 3×3
     /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
-    /// dense 128 ReLU, dense 10).
+    /// dense 128 ReLU, dense 10); `resnet` a small residual network with batch normalisation
+    /// (`crates/nn/presets/resnet.toml`).
     pub fn preset(name: &str) -> Result<ModelSpec> {
         let relu = |spec: Conv2dSpec| Conv2dSpec {
             activation: Activation::Relu,
@@ -136,6 +238,13 @@ impl ModelSpec {
             })
         };
         let layers = match name {
+            // Graph presets are descriptions like any user's, in crates/nn/presets/.
+            "resnet" => {
+                return Self::from_toml_str(
+                    include_str!("../presets/resnet.toml"),
+                    "preset resnet",
+                );
+            }
             "tutorial" => vec![
                 LayerSpec::Conv2d(relu(Conv2dSpec::new(32, 3))),
                 LayerSpec::MaxPool2d(MaxPool2dSpec::new(2)),
@@ -163,7 +272,7 @@ impl ModelSpec {
             input: [1, 28, 28],
             classes: 10,
             normalization: Normalization::UNIT,
-            layers,
+            layers: layers.into_iter().map(NodeSpec::from).collect(),
         })
     }
 
@@ -301,18 +410,24 @@ impl ModelSpec {
                 self.input
             )));
         }
-        let mut shapes = vec![self.input.to_vec()];
+        let topology = self.topology_in(origin)?;
+        let mut shapes = vec![Vec::new(); self.layers.len() + 1];
+        shapes[0] = self.input.to_vec();
         let mut total_params = 0usize;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let at = |why: String| fail(format!("layer {} ({layer}): {why}", i + 1));
-            let input = shapes.last().expect("starts with the input shape");
-            let output = layer.kind().output_shape(&[input]).map_err(at)?;
+        for &i in &topology.order {
+            let node = &self.layers[i];
+            let at = |why: String| fail(format!("{}: {why}", node_label(i, node)));
+            let inputs: Vec<&[usize]> = topology.inputs[i]
+                .iter()
+                .map(|&v| shapes[v].as_slice())
+                .collect();
+            let output = node.layer.kind().output_shape(&inputs).map_err(at)?;
             if volume(&output).is_none() {
                 return Err(at(format!(
                     "outputs {output:?} per sample, more than the limit of {MAX_ACTIVATION} values"
                 )));
             }
-            total_params = checked_params(layer, input)
+            total_params = checked_params(&node.layer, &inputs)
                 .and_then(|p| p.checked_add(total_params))
                 .filter(|&p| p <= MAX_PARAMS)
                 .ok_or_else(|| {
@@ -320,7 +435,7 @@ impl ModelSpec {
                         "brings the model over the limit of {MAX_PARAMS} parameters"
                     ))
                 })?;
-            shapes.push(output);
+            shapes[i + 1] = output;
         }
         let last = shapes.last().expect("at least one layer");
         if *last != [self.classes] {
@@ -330,7 +445,7 @@ impl ModelSpec {
             )));
         }
         if !matches!(
-            self.layers.last(),
+            self.layers.last().map(|n| &n.layer),
             Some(LayerSpec::Dense(DenseSpec {
                 activation: Activation::None,
                 ..
@@ -343,20 +458,154 @@ impl ModelSpec {
         Ok(shapes)
     }
 
+    /// Whether some node names its inputs (a graph rather than a chain).
+    pub fn is_graph(&self) -> bool {
+        self.layers.iter().any(|n| !n.inputs.is_empty())
+    }
+
+    /// What a value is called: `input`, a node's name, or `layer N`.
+    fn value_name(&self, value: usize) -> String {
+        match value.checked_sub(1).map(|i| (i, &self.layers[i])) {
+            None => INPUT.into(),
+            Some((
+                _,
+                NodeSpec {
+                    name: Some(name), ..
+                },
+            )) => name.clone(),
+            Some((i, _)) => format!("layer {}", i + 1),
+        }
+    }
+
+    /// The graph of the description, checked: every input exists, no cycle, every node is used.
+    pub(crate) fn topology(&self) -> Result<Topology> {
+        self.shapes()?;
+        self.topology_in(&self.origin())
+    }
+
+    fn topology_in(&self, origin: &str) -> Result<Topology> {
+        let fail = |i: usize, detail: String| NnError::Spec {
+            origin: origin.into(),
+            detail: format!("{}: {detail}", node_label(i, &self.layers[i])),
+        };
+        let mut by_name = std::collections::HashMap::new();
+        for (i, node) in self.layers.iter().enumerate() {
+            if let Some(name) = &node.name {
+                if name == INPUT || name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err(fail(
+                        i,
+                        format!(
+                            "`{name}` cannot name a node (`{INPUT}` is the model's input; names have no spaces)"
+                        ),
+                    ));
+                }
+                if let Some(first) = by_name.insert(name.as_str(), i) {
+                    return Err(fail(
+                        i,
+                        format!("the name is already taken by layer {}", first + 1),
+                    ));
+                }
+            }
+        }
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        for (i, node) in self.layers.iter().enumerate() {
+            let reads: Vec<usize> = if node.inputs.is_empty() {
+                vec![i]
+            } else {
+                node.inputs
+                    .iter()
+                    .map(|name| match name.as_str() {
+                        INPUT => Ok(0),
+                        _ => by_name.get(name.as_str()).map(|&k| k + 1).ok_or_else(|| {
+                            fail(
+                                i,
+                                format!(
+                                    "reads `{name}`, which no node is called (known: {INPUT}{})",
+                                    by_name.keys().map(|k| format!(", {k}")).collect::<String>()
+                                ),
+                            )
+                        }),
+                    })
+                    .collect::<Result<_>>()?
+            };
+            if reads.contains(&(i + 1)) {
+                return Err(fail(i, "reads its own output".into()));
+            }
+            if reads.len() > 1 && !node.layer.kind().takes_many() {
+                return Err(fail(
+                    i,
+                    format!("takes one input, but {} are given", reads.len()),
+                ));
+            }
+            if reads.len() < 2 && node.layer.kind().takes_many() {
+                return Err(fail(i, "needs at least two inputs".into()));
+            }
+            inputs.push(reads);
+        }
+        // Kahn's algorithm, always taking the earliest ready node: a chain keeps the description's order.
+        let count = self.layers.len();
+        let mut waiting: Vec<usize> = inputs
+            .iter()
+            .map(|r| r.iter().filter(|&&v| v > 0).count())
+            .collect();
+        let mut readers = vec![0usize; count + 1];
+        let mut dependants = vec![Vec::new(); count + 1];
+        for (i, reads) in inputs.iter().enumerate() {
+            for &v in reads {
+                readers[v] += 1;
+                dependants[v].push(i);
+            }
+        }
+        let mut ready: std::collections::BTreeSet<usize> =
+            (0..count).filter(|&i| waiting[i] == 0).collect();
+        let mut order = Vec::with_capacity(count);
+        while let Some(i) = ready.pop_first() {
+            order.push(i);
+            for &d in &dependants[i + 1] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.insert(d);
+                }
+            }
+        }
+        if let Some(stuck) = (0..count).find(|&i| waiting[i] > 0) {
+            return Err(fail(
+                stuck,
+                "is part of a cycle: it reads, through other nodes, its own output".into(),
+            ));
+        }
+        if let Some(unused) = (0..count - 1).find(|&i| readers[i + 1] == 0) {
+            return Err(fail(
+                unused,
+                "is never used: no node reads its output, and only the last node gives the logits"
+                    .into(),
+            ));
+        }
+        Ok(Topology {
+            inputs,
+            order,
+            readers,
+        })
+    }
+
     /// Trainable parameters.
     pub fn param_count(&self) -> Result<usize> {
         let shapes = self.shapes()?;
+        let topology = self.topology()?;
         Ok(self
             .layers
             .iter()
-            .zip(&shapes)
-            .map(|(l, s)| params(l, s))
+            .zip(&topology.inputs)
+            .map(|(node, reads)| {
+                let inputs: Vec<&[usize]> = reads.iter().map(|&v| shapes[v].as_slice()).collect();
+                params(&node.layer, &inputs)
+            })
             .sum())
     }
 
     /// The layers on one line, e.g. `conv2d(32, 3x3, relu) → max_pool2d(2) → …` (used in errors).
     pub fn architecture(&self) -> String {
-        let layers: Vec<String> = self.layers.iter().map(ToString::to_string).collect();
+        let layers: Vec<String> = self.layers.iter().map(|n| n.layer.to_string()).collect();
         format!(
             "input {:?} → {} → {} classes",
             self.input,
@@ -374,8 +623,10 @@ impl ModelSpec {
     pub fn summary(&self) -> Result<String> {
         use std::fmt::Write;
         let shapes = self.shapes()?;
+        let topology = self.topology()?;
+        let graph = self.is_graph();
         let mut out = String::new();
-        let rule = "─".repeat(64);
+        let rule = "─".repeat(if graph { 88 } else { 64 });
         let _ = writeln!(
             out,
             "Model: {}",
@@ -386,19 +637,34 @@ impl ModelSpec {
             }
         );
         let _ = writeln!(out, "{rule}");
-        let _ = writeln!(out, "{:<30}{:<22}{:>12}", "Layer", "Output shape", "Params");
+        let _ = write!(out, "{:<30}{:<22}{:>12}", "Layer", "Output shape", "Params");
+        let _ = writeln!(out, "{}", if graph { "  Reads" } else { "" });
         let _ = writeln!(out, "{rule}");
         let mut total = 0;
-        for (layer, (input, output)) in self.layers.iter().zip(shapes.iter().zip(&shapes[1..])) {
-            let params = params(layer, input);
+        for (i, node) in self.layers.iter().enumerate() {
+            let inputs: Vec<&[usize]> = topology.inputs[i]
+                .iter()
+                .map(|&v| shapes[v].as_slice())
+                .collect();
+            let params = params(&node.layer, &inputs);
             total += params;
-            let _ = writeln!(
+            let label = match &node.name {
+                Some(name) => format!("{name}: {}", node.layer),
+                None => node.layer.to_string(),
+            };
+            let _ = write!(
                 out,
-                "{:<30}{:<22}{:>12}",
-                layer.to_string(),
-                format!("{output:?}"),
-                params
+                "{label:<30}{:<22}{params:>12}",
+                format!("{:?}", shapes[i + 1])
             );
+            if graph {
+                let reads: Vec<String> = topology.inputs[i]
+                    .iter()
+                    .map(|&v| self.value_name(v))
+                    .collect();
+                let _ = write!(out, "  {}", reads.join(", "));
+            }
+            let _ = writeln!(out);
         }
         let _ = writeln!(out, "{rule}");
         let _ = writeln!(out, "Total params: {total}");
@@ -433,7 +699,7 @@ mod tests {
         assert_eq!(
             spec.layers
                 .iter()
-                .map(LayerSpec::torch_modules)
+                .map(|n| n.layer.torch_modules())
                 .sum::<usize>(),
             11
         );
@@ -522,5 +788,125 @@ mod tests {
         let x = 255.0 * scale + shift;
         assert!((x - (1.0 - 0.1307) / 0.3081).abs() < 1e-5);
         assert_eq!(Normalization::UNIT.scale_shift(), (1.0 / 255.0, 0.0));
+    }
+
+    /// A graph description with `body` as its nodes (input 1×6×6, 3 classes).
+    fn graph(body: &str) -> Result<ModelSpec> {
+        ModelSpec::from_toml_str(
+            &format!("input = [1, 6, 6]\nclasses = 3\nlayers = [\n{body}\n]"),
+            "graph.toml",
+        )
+    }
+
+    fn graph_error(body: &str) -> String {
+        graph(body).expect_err("a bad graph").to_string()
+    }
+
+    const HEAD: &str = r#"{ type = "global_avg_pool2d" }, { type = "dense", units = 3 },"#;
+
+    #[test]
+    fn graphs_parse_round_trip_and_count_parameters_per_node() {
+        let spec = graph(&format!(
+            r#"{{ name = "stem", type = "conv2d", filters = 2, kernel = 3, padding = "same" }},
+               {{ name = "a", type = "conv2d", filters = 2, kernel = 1 }},
+               {{ name = "sum", type = "add", inputs = ["stem", "a"] }},
+               {HEAD}"#
+        ))
+        .unwrap();
+        assert!(spec.is_graph());
+        assert_eq!(
+            spec.param_count().unwrap(),
+            (2 * 9 + 2) + (2 * 2 + 2) + (2 * 3 + 3)
+        );
+        assert_eq!(
+            ModelSpec::from_toml_str(&spec.to_toml(), "t").unwrap(),
+            spec
+        );
+        assert_eq!(
+            ModelSpec::from_json_str(&spec.to_json(), "j").unwrap(),
+            spec
+        );
+        let summary = spec.summary().unwrap();
+        assert!(
+            summary.contains("sum: add") && summary.contains("stem, a"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn bad_graphs_name_the_node() {
+        let conv = r#"{ name = "c", type = "conv2d", filters = 2, kernel = 3, padding = "same" },"#;
+        let missing = graph_error(&format!(
+            r#"{conv} {{ name = "s", type = "add", inputs = ["c", "nowhere"] }}, {HEAD}"#
+        ));
+        assert!(
+            missing.starts_with("graph.toml: node `s` (add): reads `nowhere`"),
+            "{missing}"
+        );
+        let cycle = graph_error(&format!(
+            r#"{{ name = "x", type = "conv2d", filters = 1, kernel = 1, inputs = ["y"] }},
+               {{ name = "y", type = "conv2d", filters = 1, kernel = 1, inputs = ["x"] }}, {HEAD}"#
+        ));
+        assert!(
+            cycle.contains("node `x`") && cycle.contains("cycle"),
+            "{cycle}"
+        );
+        let mismatch = graph_error(&format!(
+            r#"{conv} {{ name = "p", type = "max_pool2d", pool = 2 }},
+               {{ name = "s", type = "add", inputs = ["c", "p"] }}, {HEAD}"#
+        ));
+        assert!(
+            mismatch.contains("node `s` (add)") && mismatch.contains("[2, 6, 6] and [2, 3, 3]"),
+            "{mismatch}"
+        );
+        let unused = graph_error(&format!(
+            r#"{conv} {{ name = "lost", type = "max_pool2d", pool = 2 }},
+               {{ type = "global_avg_pool2d", inputs = ["c"] }}, {{ type = "dense", units = 3 }},"#
+        ));
+        assert!(
+            unused.contains("node `lost` (max_pool2d(2)): is never used"),
+            "{unused}"
+        );
+        let twice = graph_error(&format!(r#"{conv} {conv} {HEAD}"#));
+        assert!(
+            twice.contains("node `c`") && twice.contains("already taken"),
+            "{twice}"
+        );
+        let one_input = graph_error(&format!(
+            r#"{conv} {{ type = "relu", inputs = ["c", "input"] }}, {HEAD}"#
+        ));
+        assert!(one_input.contains("takes one input"), "{one_input}");
+    }
+
+    /// PyTorch counts the same network's `parameters()`: convolution weights and biases, BatchNorm weights and
+    /// biases (not its running statistics), the classifier.
+    #[test]
+    fn resnet_preset_counts_parameters_as_pytorch_does() {
+        let spec = ModelSpec::preset("resnet").unwrap();
+        let conv = |i: usize, o: usize, k: usize| o * i * k * k + o;
+        let bn = |c: usize| 2 * c;
+        let expected = conv(1, 16, 3)
+            + bn(16)
+            + 2 * (conv(16, 16, 3) + bn(16))
+            + conv(16, 32, 3)
+            + conv(32, 32, 3)
+            + conv(16, 32, 1)
+            + 3 * bn(32)
+            + conv(32, 64, 3)
+            + conv(64, 64, 3)
+            + conv(32, 64, 1)
+            + 3 * bn(64)
+            + (64 * 10 + 10);
+        assert_eq!(spec.param_count().unwrap(), expected);
+        assert_eq!(spec.shapes().unwrap().last(), Some(&vec![10]));
+        let summary = spec.summary().unwrap();
+        assert!(
+            summary.contains(&format!("Total params: {expected}")),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("block2_shortcut_bn, block2_bn2"),
+            "{summary}"
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    Callback, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor, OptimizerConfig,
-    ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
+    Callback, DeviceDataset, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor,
+    OptimizerConfig, ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -400,5 +400,74 @@ fn tutorial_trains_bit_identically_to_the_sequential_model() {
         0xb49e_7841_ef23_0fc8,
         "fingerprint {:#018x}",
         fingerprint(&weights)
+    );
+}
+
+/// A small residual network with batch normalisation.
+fn residual_spec() -> ModelSpec {
+    ModelSpec::from_toml_str(
+        r#"
+        name = "residual"
+        input = [1, 28, 28]
+        layers = [
+            { name = "stem", type = "conv2d", filters = 4, kernel = 3, stride = 2 },
+            { name = "stem_bn", type = "batch_norm" },
+            { name = "stem_relu", type = "relu" },
+            { name = "conv", type = "conv2d", filters = 4, kernel = 3, padding = "same" },
+            { name = "bn", type = "batch_norm" },
+            { name = "sum", type = "add", inputs = ["stem_relu", "bn"] },
+            { name = "relu", type = "relu" },
+            { type = "global_avg_pool2d" },
+            { name = "fc", type = "dense", units = 10 },
+        ]"#,
+        "residual",
+    )
+    .unwrap()
+}
+
+/// Evaluation uses the running statistics: one image gives the same probabilities alone as in a batch (with
+/// batch statistics a lone image normalises to zero), and a saved and loaded model evaluates identically.
+#[test]
+fn batch_norm_evaluates_with_running_statistics_and_survives_a_file() {
+    let data = sample();
+    let cpu = Cpu::new();
+    let model = Sequential::new(&cpu, residual_spec(), 3).unwrap();
+    let mut trainer = Trainer::new(model, config(2), &data.train, None).unwrap();
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let (mut model, _) = trainer.finish().unwrap();
+    let names: Vec<String> = model
+        .weights()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(
+        names.contains(&"bn.weight".to_string()) && names.contains(&"fc.bias".to_string()),
+        "{names:?}"
+    );
+
+    let images = &data.test.pixels()[..8 * 784];
+    let batch = model.predict(images).unwrap();
+    let alone = model.predict(&images[..784]).unwrap();
+    for (a, b) in alone.probabilities.iter().zip(&batch.probabilities[..10]) {
+        assert!(
+            (a - b).abs() < 1e-6,
+            "alone {:?}, in a batch {:?}",
+            alone.probabilities,
+            &batch.probabilities[..10]
+        );
+    }
+    // Not trivially so: different images get different answers.
+    assert_ne!(batch.probabilities[..10], batch.probabilities[10..20]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("residual.safetensors");
+    model.save(&path).unwrap();
+    let mut loaded = Sequential::load(&cpu, &path).unwrap();
+    let test = DeviceDataset::upload(&cpu, &data.test).unwrap();
+    let options = EvalOptions::default();
+    assert_eq!(
+        loaded.evaluate(&test, &options).unwrap(),
+        model.evaluate(&test, &options).unwrap()
     );
 }

@@ -2,6 +2,7 @@
 //! shapes, with the output poisoned (NaN) before the run. `cargo test` and `digits check` run the same checks.
 
 pub mod augment;
+pub mod batch_norm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
@@ -325,5 +326,6 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     reports.push(augment::check_augment(gpu)?);
     reports.push(augment::check_augment_identity(gpu)?);
     reports.push(augment::check_augment_rotation(gpu)?);
+    reports.push(batch_norm::check_batch_norm(gpu)?);
     Ok(reports)
 }

@@ -37,4 +37,6 @@ kernels! {
     MAXPOOL => "maxpool",
     DROPOUT => "dropout",
     AUGMENT => "augment",
+    BATCH_NORM => "batch_norm",
+    BATCH_NORM_REDUCE => "batch_norm_reduce",
 }

@@ -22,6 +22,7 @@ pub const WARM_UPS: &[(&str, WarmUp)] = &[
     ("pool", crate::ops::pool::warm_up),
     ("dropout", crate::ops::dropout::warm_up),
     ("augment", crate::ops::augment::warm_up),
+    ("batch_norm", crate::ops::batch_norm::warm_up),
 ];
 
 impl Gpu {

@@ -8,10 +8,13 @@
 //!
 //! Shapes in comments are per batch: `n` samples, NCHW images, `[n, features]` vectors.
 
+mod add;
+mod batch_norm;
 mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod global_avg_pool2d;
 mod max_pool2d;
 mod relu;
 
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub use batch_norm::{BatchNormSpec, BatchNormStyle};
 pub use conv2d::{Conv2dSpec, Padding};
 pub use dense::DenseSpec;
 pub use dropout::DropoutSpec;
@@ -66,6 +70,15 @@ pub enum LayerSpec {
     Dropout(DropoutSpec),
     /// A standalone ReLU (fused into a convolution or dense layer that feeds only it).
     Relu,
+    /// The elementwise sum of two inputs (a residual connection).
+    Add,
+    /// The mean of each channel over the image, `[c, h, w]` to `[c]`.
+    #[serde(alias = "gap")]
+    GlobalAvgPool2d,
+    /// Batch normalisation per channel or feature (PyTorch `BatchNorm2d`/`BatchNorm1d`, Keras
+    /// `BatchNormalization`).
+    #[serde(alias = "batchnorm", alias = "bn")]
+    BatchNorm(BatchNormSpec),
 }
 
 impl LayerSpec {
@@ -78,24 +91,33 @@ impl LayerSpec {
             LayerSpec::Dense(spec) => spec,
             LayerSpec::Dropout(spec) => spec,
             LayerSpec::Relu => &relu::Relu,
+            LayerSpec::Add => &add::Add,
+            LayerSpec::GlobalAvgPool2d => &global_avg_pool2d::GlobalAvgPool2d,
+            LayerSpec::BatchNorm(spec) => spec,
         }
     }
 
     /// The executable layer for per-sample `inputs` shapes, with its parameters as views of the arenas.
     pub(crate) fn build<B: Ops>(
         &self,
+        backend: &B,
         inputs: &[&[usize]],
         params: Vec<Param<B>>,
         fused: Fused,
-    ) -> Box<dyn Layer<B>> {
-        match self {
+    ) -> Result<Box<dyn Layer<B>>> {
+        Ok(match self {
             LayerSpec::Conv2d(spec) => Box::new(spec.build(inputs[0], params, fused)),
             LayerSpec::MaxPool2d(spec) => Box::new(spec.build(inputs[0])),
             LayerSpec::Flatten => Box::new(flatten::Flatten),
             LayerSpec::Dense(spec) => Box::new(spec.build(inputs[0], params, fused)),
             LayerSpec::Dropout(spec) => Box::new(spec.build(fused.dropout_index)),
             LayerSpec::Relu => Box::new(relu::Relu),
-        }
+            LayerSpec::Add => Box::new(add::Add),
+            LayerSpec::GlobalAvgPool2d => Box::new(global_avg_pool2d::GlobalAvgPool2d::build(
+                backend, inputs[0],
+            )?),
+            LayerSpec::BatchNorm(spec) => Box::new(spec.build(backend, inputs[0], params)?),
+        })
     }
 
     /// How many modules the layer is in the equivalent `torch.nn.Sequential` (a fused ReLU is its own module).
@@ -124,6 +146,11 @@ pub(crate) trait LayerKind {
     /// Modules in the equivalent `torch.nn.Sequential`.
     fn torch_modules(&self) -> usize {
         1
+    }
+
+    /// Whether it reads several inputs (`add`, `concat`) rather than one.
+    fn takes_many(&self) -> bool {
+        false
     }
 
     /// Whether a standalone ReLU right after it can be folded into its epilogue.

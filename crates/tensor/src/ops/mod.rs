@@ -2,6 +2,7 @@
 //! (the reference) and the GPU implementation (which records WGSL dispatches).
 
 pub mod augment;
+pub mod batch_norm;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
@@ -11,6 +12,7 @@ pub mod pool;
 pub mod reduce;
 
 pub use augment::{Augment, AugmentOps};
+pub use batch_norm::{BatchNorm, BatchNormOps};
 pub use conv::{Conv2d, ConvOps, ConvVariant};
 pub use dropout::{Dropout, DropoutOps};
 pub use elementwise::{ElementwiseOps, Gather};
@@ -21,7 +23,15 @@ pub use reduce::{ReduceOps, SoftmaxCrossEntropy};
 
 /// Every operation a network needs; implemented by [`crate::Cpu`] and [`crate::Gpu`].
 pub trait Ops:
-    GemmOps + ElementwiseOps + ReduceOps + OptimOps + ConvOps + PoolOps + DropoutOps + AugmentOps
+    GemmOps
+    + ElementwiseOps
+    + ReduceOps
+    + OptimOps
+    + ConvOps
+    + PoolOps
+    + DropoutOps
+    + AugmentOps
+    + BatchNormOps
 {
 }
 
@@ -34,5 +44,6 @@ impl<B> Ops for B where
         + PoolOps
         + DropoutOps
         + AugmentOps
+        + BatchNormOps
 {
 }
