@@ -883,7 +883,8 @@ mod tests {
     #[test]
     fn resnet_preset_counts_parameters_as_pytorch_does() {
         let spec = ModelSpec::preset("resnet").unwrap();
-        let conv = |i: usize, o: usize, k: usize| o * i * k * k + o;
+        // Convolutions followed by batch normalisation have no bias (PyTorch's `bias=False`).
+        let conv = |i: usize, o: usize, k: usize| o * i * k * k;
         let bn = |c: usize| 2 * c;
         let expected = conv(1, 16, 3)
             + bn(16)

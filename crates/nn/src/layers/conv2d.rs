@@ -38,10 +38,22 @@ pub struct Conv2dSpec {
     /// `none` (default) or `relu`, fused into the kernel.
     #[serde(default)]
     pub activation: Activation,
+    /// Whether it adds a bias (default true). A convolution followed by batch normalisation needs none (the
+    /// normalisation removes it, and its gradient is only rounding noise), as in PyTorch's `bias=False`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub bias: bool,
 }
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Conv2dSpec {
@@ -53,6 +65,7 @@ impl Conv2dSpec {
             stride: 1,
             padding: Padding::Valid,
             activation: Activation::None,
+            bias: true,
         }
     }
 
@@ -69,8 +82,9 @@ impl Conv2dSpec {
         params: Vec<Param<B>>,
         fused: Fused,
     ) -> Conv2dLayer<B> {
-        let [weight, bias] = <[Param<B>; 2]>::try_from(params)
-            .unwrap_or_else(|_| unreachable!("conv2d declares a weight and a bias"));
+        let mut params = params.into_iter();
+        let weight = params.next().expect("conv2d declares a weight");
+        let bias = params.next();
         Conv2dLayer {
             spec: Conv2d {
                 batch: 0,
@@ -128,10 +142,19 @@ impl LayerKind for Conv2dSpec {
             fan_in: channels * kernel * kernel,
             fan_out: filters * kernel * kernel,
         };
-        vec![
-            ParamDecl::trainable("weight", vec![filters, channels, kernel, kernel], fans),
-            ParamDecl::trainable("bias", vec![filters], Init::Constant(0.0)),
-        ]
+        let mut decls = vec![ParamDecl::trainable(
+            "weight",
+            vec![filters, channels, kernel, kernel],
+            fans,
+        )];
+        if self.bias {
+            decls.push(ParamDecl::trainable(
+                "bias",
+                vec![filters],
+                Init::Constant(0.0),
+            ));
+        }
+        decls
     }
 
     fn torch_modules(&self) -> usize {
@@ -154,6 +177,9 @@ impl LayerKind for Conv2dSpec {
         if self.padding == Padding::Same {
             write!(f, ", same")?;
         }
+        if !self.bias {
+            write!(f, ", no bias")?;
+        }
         write!(f, "{})", relu_suffix(self.activation))
     }
 }
@@ -164,7 +190,7 @@ pub(crate) struct Conv2dLayer<B: Ops> {
     spec: Conv2d,
     out_len: usize,
     weight: Param<B>,
-    bias: Param<B>,
+    bias: Option<Param<B>>,
 }
 
 impl<B: Ops> Layer<B> for Conv2dLayer<B> {
@@ -181,7 +207,7 @@ impl<B: Ops> Layer<B> for Conv2dLayer<B> {
             &spec,
             io.inputs[0],
             &self.weight.value,
-            Some(&self.bias.value),
+            self.bias.as_ref().map(|b| &b.value),
             io.output,
         )?;
         Ok(())
@@ -206,7 +232,7 @@ impl<B: Ops> Layer<B> for Conv2dLayer<B> {
             io.inputs[0],
             &dz,
             self.weight.grad(),
-            Some(self.bias.grad()),
+            self.bias.as_ref().map(Param::grad),
         )?;
         if let Some(dx) = io.input_grads[0] {
             backend.conv2d_backward_input(&spec, &dz, &self.weight.value, dx)?;

@@ -159,15 +159,19 @@ impl BatchNormOps for Cpu {
         let stats: Vec<(f32, f32)> = (0..spec.channels)
             .into_par_iter()
             .map(|c| {
-                let mu = (0..m).map(|j| xs[spec.element(c, j)]).sum::<f32>() / m as f32;
+                // f64 sums: the reference is closer to exact than the GPU's f32 tree, not just different.
+                let mu = (0..m)
+                    .map(|j| f64::from(xs[spec.element(c, j)]))
+                    .sum::<f64>()
+                    / m as f64;
                 let var = (0..m)
                     .map(|j| {
-                        let d = xs[spec.element(c, j)] - mu;
+                        let d = f64::from(xs[spec.element(c, j)]) - mu;
                         d * d
                     })
-                    .sum::<f32>()
-                    / m as f32;
-                (mu, var)
+                    .sum::<f64>()
+                    / m as f64;
+                (mu as f32, var as f32)
             })
             .collect();
         let unbiased = m as f32 / (m.max(2) - 1) as f32;
@@ -252,13 +256,13 @@ impl BatchNormOps for Cpu {
         let sums: Vec<(f32, f32)> = (0..spec.channels)
             .into_par_iter()
             .map(|c| {
-                let (mut dg, mut db) = (0.0f32, 0.0f32);
+                let (mut dg, mut db) = (0.0f64, 0.0f64);
                 for j in 0..m {
                     let e = spec.element(c, j);
-                    db += dys[e];
-                    dg += dys[e] * ((xs[e] - mean[c]) * inv_std[c]);
+                    db += f64::from(dys[e]);
+                    dg += f64::from(dys[e] * ((xs[e] - mean[c]) * inv_std[c]));
                 }
-                (dg, db)
+                (dg as f32, db as f32)
             })
             .collect();
         // One buffer at a time: views of one arena (the gradients) share a lock.
