@@ -6,7 +6,7 @@ use digits_tensor::{conformance, shaders};
 
 /// Every file in `shaders/`, by name: a new kernel must be added here and reached by a check in
 /// `conformance::run_all`.
-const KERNELS: [&str; 22] = [
+const KERNELS: [&str; 23] = [
     "adam",
     "argmax",
     "augment",
@@ -18,6 +18,7 @@ const KERNELS: [&str; 22] = [
     "conv2d_texture",
     "conv2d_texture_backward_weight",
     "conv2d_texture_layout",
+    "copy_rows",
     "dropout",
     "elementwise",
     "gather",

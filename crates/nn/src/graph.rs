@@ -544,7 +544,8 @@ mod tests {
 
     /// A residual graph: `stem` feeds three nodes (so three shares of its gradient are added), batch
     /// normalisation (batch statistics, so the loss depends on every sample of the batch), a ReLU after an
-    /// `add` stays standalone, global average pooling before the classifier.
+    /// `add` stays standalone and feeds two nodes, a channel concatenation, global average pooling before the
+    /// classifier.
     const RESIDUAL: &str = r#"
         input = [1, 6, 6]
         classes = 3
@@ -556,12 +557,14 @@ mod tests {
             { name = "r", type = "relu" },
             { name = "b", type = "conv2d", filters = 2, kernel = 1, inputs = ["stem"] },
             { name = "sum2", type = "add", inputs = ["r", "b"] },
+            { name = "c", type = "conv2d", filters = 3, kernel = 1, inputs = ["r"] },
+            { name = "joined", type = "concat", inputs = ["sum2", "c"] },
             { type = "global_avg_pool2d" },
             { type = "dense", units = 3 },
         ]"#;
 
     #[test]
     fn gradients_add_where_a_value_feeds_several_nodes() {
-        check_gradients(RESIDUAL, 9);
+        check_gradients(RESIDUAL, 11);
     }
 }

@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod batch_norm;
 pub mod conv;
+pub mod copy_rows;
 pub mod dense;
 pub mod dropout;
 pub mod pool;
@@ -327,5 +328,6 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
     reports.push(augment::check_augment_identity(gpu)?);
     reports.push(augment::check_augment_rotation(gpu)?);
     reports.push(batch_norm::check_batch_norm(gpu)?);
+    reports.push(copy_rows::check_copy_rows(gpu)?);
     Ok(reports)
 }

@@ -39,4 +39,5 @@ kernels! {
     AUGMENT => "augment",
     BATCH_NORM => "batch_norm",
     BATCH_NORM_REDUCE => "batch_norm_reduce",
+    COPY_ROWS => "copy_rows",
 }

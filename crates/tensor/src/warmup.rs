@@ -23,6 +23,7 @@ pub const WARM_UPS: &[(&str, WarmUp)] = &[
     ("dropout", crate::ops::dropout::warm_up),
     ("augment", crate::ops::augment::warm_up),
     ("batch_norm", crate::ops::batch_norm::warm_up),
+    ("copy_rows", crate::ops::copy_rows::warm_up),
 ];
 
 impl Gpu {

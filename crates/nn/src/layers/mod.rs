@@ -10,6 +10,7 @@
 
 mod add;
 mod batch_norm;
+mod concat;
 mod conv2d;
 mod dense;
 mod dropout;
@@ -79,6 +80,8 @@ pub enum LayerSpec {
     /// `BatchNormalization`).
     #[serde(alias = "batchnorm", alias = "bn")]
     BatchNorm(BatchNormSpec),
+    /// Joins its inputs along the channel axis (Inception branches).
+    Concat,
 }
 
 impl LayerSpec {
@@ -94,6 +97,7 @@ impl LayerSpec {
             LayerSpec::Add => &add::Add,
             LayerSpec::GlobalAvgPool2d => &global_avg_pool2d::GlobalAvgPool2d,
             LayerSpec::BatchNorm(spec) => spec,
+            LayerSpec::Concat => &concat::Concat,
         }
     }
 
@@ -117,6 +121,7 @@ impl LayerSpec {
                 backend, inputs[0],
             )?),
             LayerSpec::BatchNorm(spec) => Box::new(spec.build(backend, inputs[0], params)?),
+            LayerSpec::Concat => Box::new(concat::Concat::build(inputs)),
         })
     }
 

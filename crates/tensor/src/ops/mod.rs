@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod batch_norm;
 pub mod conv;
+pub mod copy_rows;
 pub mod dropout;
 pub mod elementwise;
 pub mod gemm;
@@ -14,6 +15,7 @@ pub mod reduce;
 pub use augment::{Augment, AugmentOps};
 pub use batch_norm::{BatchNorm, BatchNormOps};
 pub use conv::{Conv2d, ConvOps, ConvVariant};
+pub use copy_rows::{CopyRows, CopyRowsOps};
 pub use dropout::{Dropout, DropoutOps};
 pub use elementwise::{ElementwiseOps, Gather};
 pub use gemm::{Gemm, GemmOps, GemmVariant};
@@ -32,6 +34,7 @@ pub trait Ops:
     + DropoutOps
     + AugmentOps
     + BatchNormOps
+    + CopyRowsOps
 {
 }
 
@@ -45,5 +48,6 @@ impl<B> Ops for B where
         + DropoutOps
         + AugmentOps
         + BatchNormOps
+        + CopyRowsOps
 {
 }
