@@ -7,6 +7,8 @@
 pub mod adapter;
 mod pool;
 mod readback;
+#[cfg(test)]
+pub(crate) mod uniform;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;

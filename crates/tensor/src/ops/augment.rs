@@ -268,6 +268,11 @@ struct AugmentParams {
     _pad: u32,
 }
 
+#[cfg(test)]
+pub(crate) fn augment_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(AugmentParams for ["augment"] { count, height, width, index_offset, images, seed_lo, seed_hi, stream_lo, stream_hi, max_angle, max_shift, max_zoom, scale, shift, first })
+}
+
 impl AugmentOps for Gpu {
     fn augment(
         &self,

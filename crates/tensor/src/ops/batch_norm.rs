@@ -315,6 +315,11 @@ struct BatchNormParams {
     _pad: [u32; 2],
 }
 
+#[cfg(test)]
+pub(crate) fn batch_norm_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(BatchNormParams for ["batch_norm", "batch_norm_reduce"] { batch, channels, pixels, eval, eps, momentum })
+}
+
 impl BatchNormParams {
     fn new(spec: &BatchNorm, eval: bool) -> Self {
         BatchNormParams {

@@ -623,6 +623,11 @@ struct DirectParams {
     _pad: [u32; 3],
 }
 
+#[cfg(test)]
+pub(crate) fn direct_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(DirectParams for ["conv2d"] { images, in_channels, out_channels, in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride, pad_y, pad_x, flags, c_begin, c_end, group, pixels })
+}
+
 /// Uniform parameters of `shaders/conv2d_backward_weight.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -645,6 +650,11 @@ struct WeightGradParams {
     _pad: u32,
 }
 
+#[cfg(test)]
+pub(crate) fn weight_grad_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(WeightGradParams for ["conv2d_backward_weight"] { batch, in_channels, out_channels, height, width, out_h, out_w, kernel_h, kernel_w, stride, padding, flags, per_slice, slices, len })
+}
+
 /// Uniform parameters of `shaders/conv2d_layout.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -657,6 +667,11 @@ struct LayoutParams {
     block: u32,
     items: u32,
     transposed: u32,
+}
+
+#[cfg(test)]
+pub(crate) fn layout_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(LayoutParams for ["conv2d_layout"] { in_channels, out_channels, taps, per_window, windows, block, items, transposed })
 }
 
 const FLAG_BIAS: u32 = 1;
@@ -928,6 +943,11 @@ struct TextureParams {
     _pad: [u32; 3],
 }
 
+#[cfg(test)]
+pub(crate) fn texture_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(TextureParams for ["conv2d_texture"] { quads, in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride, out_channels, blocks_n, pixels, invocations, flags })
+}
+
 /// Uniform parameters of `shaders/conv2d_texture_layout.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -946,6 +966,11 @@ struct TextureLayoutParams {
     kernel_w: u32,
     transposed: u32,
     _pad: [u32; 3],
+}
+
+#[cfg(test)]
+pub(crate) fn texture_layout_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(TextureLayoutParams for ["conv2d_texture_layout"] { channels, out_channels, src_h, src_w, tex_h, tex_w, pad_y, pad_x, quads, images, kernel_h, kernel_w, transposed })
 }
 
 impl TextureLayoutParams {
@@ -1238,6 +1263,11 @@ struct TextureWeightGradParams {
     per_slice: u32,
     len: u32,
     _pad: [u32; 2],
+}
+
+#[cfg(test)]
+pub(crate) fn texture_weight_grad_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(TextureWeightGradParams for ["conv2d_texture_backward_weight"] { in_channels, out_channels, in_quads, out_quads, in_h, out_h, out_w, kernel_h, kernel_w, stride, c_blocks, images, per_slice, len })
 }
 
 impl Gpu {

@@ -95,6 +95,11 @@ struct CopyRowsParams {
     _pad: [u32; 2],
 }
 
+#[cfg(test)]
+pub(crate) fn copy_rows_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(CopyRowsParams for ["copy_rows"] { rows, len, src_stride, src_offset, dst_stride, dst_offset })
+}
+
 impl CopyRowsOps for Gpu {
     fn copy_rows(&self, spec: &CopyRows, src: &GpuBuf<f32>, dst: &GpuBuf<f32>) -> Result<()> {
         spec.check(src.len(), dst.len())?;

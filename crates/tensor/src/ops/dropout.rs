@@ -156,6 +156,11 @@ struct DropoutParams {
     scale: f32,
 }
 
+#[cfg(test)]
+pub(crate) fn dropout_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(DropoutParams for ["dropout"] { n, offset, seed_lo, seed_hi, stream_lo, stream_hi, threshold, scale })
+}
+
 fn gpu_dropout(
     gpu: &Gpu,
     op: &'static str,

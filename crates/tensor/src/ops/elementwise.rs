@@ -276,6 +276,11 @@ struct ElementwiseParams {
     start: u32,
 }
 
+#[cfg(test)]
+pub(crate) fn elementwise_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(ElementwiseParams for ["elementwise"] { n, alpha, start })
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GatherParams {
@@ -285,6 +290,11 @@ struct GatherParams {
     rows: u32,
     scale: f32,
     shift: f32,
+}
+
+#[cfg(test)]
+pub(crate) fn gather_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(GatherParams for ["gather"] { count, row_len, index_offset, rows, scale, shift })
 }
 
 impl Gpu {

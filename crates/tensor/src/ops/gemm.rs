@@ -255,6 +255,11 @@ struct GemmParams {
     flags: u32,
 }
 
+#[cfg(test)]
+pub(crate) fn gemm_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(GemmParams for ["gemm_vec4", "gemm_scalar", "gemm_tiled"] { m, n, k, flags })
+}
+
 impl Gpu {
     /// Runs GEMM with a chosen kernel variant (tests and benchmarks compare them; [`GemmOps::gemm`] picks).
     pub fn gemm_with(

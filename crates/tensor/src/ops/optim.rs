@@ -104,6 +104,11 @@ struct AdamParams {
     epsilon: f32,
 }
 
+#[cfg(test)]
+pub(crate) fn adam_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(AdamParams for ["adam"] { n, start, alpha, beta1, beta2, one_minus_beta1, one_minus_beta2, epsilon })
+}
+
 impl AdamParams {
     /// One element's update, written as in the shader.
     #[inline]
@@ -123,6 +128,11 @@ struct SgdParams {
     lr: f32,
     momentum: f32,
     nesterov: u32,
+}
+
+#[cfg(test)]
+pub(crate) fn sgd_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(SgdParams for ["sgd"] { n, start, lr, momentum, nesterov })
 }
 
 impl SgdParams {

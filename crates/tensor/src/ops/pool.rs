@@ -276,6 +276,11 @@ struct PoolParams {
     base: u32,
 }
 
+#[cfg(test)]
+pub(crate) fn pool_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(PoolParams for ["maxpool"] { planes, height, width, out_h, out_w, window, stride, base })
+}
+
 const WG: u64 = 64;
 
 impl Gpu {

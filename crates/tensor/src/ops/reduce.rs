@@ -297,11 +297,21 @@ struct SumParams {
     scale: f32,
 }
 
+#[cfg(test)]
+pub(crate) fn sum_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(SumParams for ["reduce_sum"] { outer, axis, inner, scale })
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct RowParams {
     rows: u32,
     cols: u32,
+}
+
+#[cfg(test)]
+pub(crate) fn row_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(RowParams for ["argmax", "softmax"] { rows, cols })
 }
 
 #[repr(C)]
@@ -310,6 +320,11 @@ struct LossParams {
     rows: u32,
     classes: u32,
     grad_scale: f32,
+}
+
+#[cfg(test)]
+pub(crate) fn loss_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(LossParams for ["softmax_cross_entropy"] { rows, classes, grad_scale })
 }
 
 /// Invocations per workgroup of the row kernels (`WG` in argmax.wgsl and softmax.wgsl).
