@@ -1,5 +1,6 @@
-// Max pooling, NCHW, square windows (Keras "valid": windows that do not fit are dropped):
-//   forward:  out[p, oy, ox] = max over the window at (oy·stride, ox·stride) of plane p;
+// Max pooling, NCHW, square windows (Keras "valid": windows that do not fit are dropped), with PADDING rows and
+// columns of -∞ around the input (PyTorch's padding; 0 for Keras):
+//   forward:  out[p, oy, ox] = max over the window at (oy·stride - padding, ox·stride - padding) of plane p;
 //             argmax[p, oy, ox] = the whole input's index of that maximum, the first on ties
 //   backward: dx[p, iy, ix] = Σ dy[p, oy, ox] over the outputs whose window covers (iy, ix) and chose it,
 //             summed in output order (gather form: no atomics, deterministic, right for overlapping windows)
@@ -16,10 +17,12 @@ struct Params {
     window: u32, // = WINDOW
     stride: u32, // = STRIDE
     base: u32,   // whole-input index of this piece's first element
+    padding: u32, // = PADDING
 }
 
 override WINDOW: u32 = 2u;
 override STRIDE: u32 = 2u;
+override PADDING: u32 = 0u;
 
 const WG: u32 = 64u;
 
@@ -39,6 +42,10 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let r = o - plane * out_plane;
     let oy = r / p.out_w;
     let ox = r - oy * p.out_w;
+    if PADDING > 0u {
+        forward_padded(o, plane, oy, ox);
+        return;
+    }
     let corner = plane * p.height * p.width + oy * STRIDE * p.width + ox * STRIDE;
     var best = corner;
     var best_value = x[corner];
@@ -50,6 +57,33 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
             if v > best_value {
                 best_value = v;
                 best = row + wx;
+            }
+        }
+    }
+    out[o] = best_value;
+    argmax[o] = p.base + best;
+}
+
+// The window's taps in row-major order, those outside the input skipped; the first maximum wins ties.
+fn forward_padded(o: u32, plane: u32, oy: u32, ox: u32) {
+    let first = plane * p.height * p.width;
+    var best = 0xffffffffu;
+    var best_value = 0.0;
+    for (var wy = 0u; wy < WINDOW; wy++) {
+        let y = oy * STRIDE + wy;
+        if y < PADDING || y - PADDING >= p.height {
+            continue;
+        }
+        for (var wx = 0u; wx < WINDOW; wx++) {
+            let x_ = ox * STRIDE + wx;
+            if x_ < PADDING || x_ - PADDING >= p.width {
+                continue;
+            }
+            let i = first + (y - PADDING) * p.width + (x_ - PADDING);
+            let v = x[i];
+            if best == 0xffffffffu || v > best_value {
+                best_value = v;
+                best = i;
             }
         }
     }
@@ -70,8 +104,9 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
     let plane = i / in_plane;
     let r = i - plane * in_plane;
-    let iy = r / p.width;
-    let ix = r - iy * p.width;
+    // In padded coordinates: the window of output o covers o·stride <= y < o·stride + window.
+    let iy = r / p.width + PADDING;
+    let ix = r - (r / p.width) * p.width + PADDING;
     let me = p.base + i;
     if STRIDE >= WINDOW {
         // Windows do not overlap: at most one covers (iy, ix).

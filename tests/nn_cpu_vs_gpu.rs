@@ -93,6 +93,12 @@ fn resnet_first_steps_match_the_cpu() {
     first_steps_match_the_cpu("resnet", 8, 1e-5);
 }
 
+/// Concatenated branches, padded max pooling, batch normalisation after the joins.
+#[test]
+fn inception_first_steps_match_the_cpu() {
+    first_steps_match_the_cpu("inception", 8, 1e-5);
+}
+
 fn one_epoch<B: Ops>(backend: &B) -> Vec<NamedTensor> {
     let data = sample();
     let model = Sequential::new(backend, ModelSpec::preset("tutorial").unwrap(), 3).unwrap();

@@ -220,12 +220,13 @@ fn ten() -> usize {
 
 impl ModelSpec {
     /// Names accepted by [`ModelSpec::preset`].
-    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet"];
+    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception"];
 
     /// A named description: `tutorial` is the Keras MNIST convnet (conv 32 3×3 ReLU, max-pool 2, conv 64 3×3
     /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
     /// dense 128 ReLU, dense 10); `resnet` a small residual network with batch normalisation
-    /// (`crates/nn/presets/resnet.toml`).
+    /// (`crates/nn/presets/resnet.toml`); `inception` a small network of Inception blocks
+    /// (`crates/nn/presets/inception.toml`).
     pub fn preset(name: &str) -> Result<ModelSpec> {
         let relu = |spec: Conv2dSpec| Conv2dSpec {
             activation: Activation::Relu,
@@ -243,6 +244,12 @@ impl ModelSpec {
                 return Self::from_toml_str(
                     include_str!("../presets/resnet.toml"),
                     "preset resnet",
+                );
+            }
+            "inception" => {
+                return Self::from_toml_str(
+                    include_str!("../presets/inception.toml"),
+                    "preset inception",
                 );
             }
             "tutorial" => vec![
@@ -907,6 +914,38 @@ mod tests {
         );
         assert!(
             summary.contains("block2_shortcut_bn, block2_bn2"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn inception_preset_joins_four_branches_and_counts_as_pytorch_does() {
+        let spec = ModelSpec::preset("inception").unwrap();
+        let conv = |i: usize, o: usize, k: usize| o * i * k * k + o;
+        let block = |i: usize, b1: usize, r3: usize, b3: usize, r5: usize, b5: usize, bp: usize| {
+            conv(i, b1, 1)
+                + conv(i, r3, 1)
+                + conv(r3, b3, 3)
+                + conv(i, r5, 1)
+                + conv(r5, b5, 5)
+                + conv(i, bp, 1)
+        };
+        let expected = 32 * 9
+            + 2 * 32
+            + block(32, 32, 32, 48, 8, 16, 16)
+            + 2 * 112
+            + block(112, 64, 48, 96, 16, 32, 32)
+            + 2 * 224
+            + (224 * 10 + 10);
+        assert_eq!(spec.param_count().unwrap(), expected);
+        let shapes = spec.shapes().unwrap();
+        assert!(
+            shapes.contains(&vec![112, 14, 14]) && shapes.contains(&vec![224, 7, 7]),
+            "{shapes:?}"
+        );
+        let summary = spec.summary().unwrap();
+        assert!(
+            summary.contains("a_1x1, a_3x3, a_5x5, a_pool_proj"),
             "{summary}"
         );
     }

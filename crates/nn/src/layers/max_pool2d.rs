@@ -17,12 +17,24 @@ pub struct MaxPool2dSpec {
     /// Stride (default: the window side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stride: Option<usize>,
+    /// Rows and columns of -∞ around the input (default 0; at most half the window). A 3×3 window with
+    /// stride 1 and padding 1 keeps the size, as an Inception pooling branch needs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub padding: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl MaxPool2dSpec {
     /// Non-overlapping `pool`×`pool` windows.
     pub fn new(pool: usize) -> Self {
-        MaxPool2dSpec { pool, stride: None }
+        MaxPool2dSpec {
+            pool,
+            stride: None,
+            padding: 0,
+        }
     }
 
     pub(super) fn build(&self, input: &[usize]) -> MaxPool2dLayer {
@@ -34,12 +46,11 @@ impl MaxPool2dSpec {
             width: input[2],
             window: self.pool,
             stride,
+            padding: self.padding,
         };
         MaxPool2dLayer {
+            out_len: input[0] * spec.out_height() * spec.out_width(),
             spec,
-            out_len: input[0]
-                * ((input[1] - self.pool) / stride + 1)
-                * ((input[2] - self.pool) / stride + 1),
         }
     }
 }
@@ -56,19 +67,30 @@ impl LayerKind for MaxPool2dSpec {
         if pool == 0 || stride == 0 {
             return Err("pool and stride must be at least 1".into());
         }
+        let pad = self.padding;
+        if 2 * pad > pool {
+            return Err(format!(
+                "padding {pad} is more than half the {pool}x{pool} window"
+            ));
+        }
+        let (h, w) = (h.saturating_add(2 * pad), w.saturating_add(2 * pad));
         if pool > h || pool > w {
             return Err(format!(
-                "pool {pool}x{pool} is larger than its input {h}x{w}"
+                "pool {pool}x{pool} is larger than its padded input {h}x{w}"
             ));
         }
         Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.stride {
-            Some(s) if s != self.pool => write!(f, "max_pool2d({}, stride {s})", self.pool),
-            _ => write!(f, "max_pool2d({})", self.pool),
+        write!(f, "max_pool2d({}", self.pool)?;
+        if let Some(s) = self.stride.filter(|&s| s != self.pool) {
+            write!(f, ", stride {s}")?;
         }
+        if self.padding > 0 {
+            write!(f, ", padding {}", self.padding)?;
+        }
+        write!(f, ")")
     }
 }
 

@@ -32,13 +32,33 @@ pub const POOL_SHAPES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (17, 3, 6, 6, 1, 1),
 ];
 
+/// `(batch, channels, height, width, window, stride, padding)`: an Inception pooling branch (3×3, stride 1,
+/// padding 1: the size kept), padding with stride 2 and overlapping or not, the largest padding (half the
+/// window), windows that overhang the far edge, 1-pixel-wide inputs.
+pub const PADDED_POOL_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+    (2, 8, 28, 28, 3, 1, 1),
+    (1, 3, 7, 7, 3, 2, 1),
+    (2, 4, 6, 6, 2, 2, 1),
+    (1, 2, 5, 9, 4, 2, 2),
+    (3, 1, 1, 5, 3, 1, 1),
+    (1, 5, 13, 11, 5, 3, 2),
+    (2, 16, 14, 14, 3, 1, 1),
+    (1, 1, 2, 2, 2, 1, 1),
+];
+
 /// Forward (values and argmax) and backward against the CPU, exactly.
 pub fn check_max_pool2d(gpu: &Gpu) -> Result<Report> {
     let cpu = Cpu::new();
     let mut report = Report::new("max_pool2d");
     let mut rng = TestRng::new(0x9001);
-    for (i, &(batch, channels, h, w, window, stride)) in POOL_SHAPES.iter().enumerate() {
-        let spec = MaxPool2d::new(batch, channels, (h, w), window).stride(stride);
+    let shapes = POOL_SHAPES
+        .iter()
+        .map(|&(b, c, h, w, window, stride)| (b, c, h, w, window, stride, 0))
+        .chain(PADDED_POOL_SHAPES.iter().copied());
+    for (i, (batch, channels, h, w, window, stride, padding)) in shapes.enumerate() {
+        let spec = MaxPool2d::new(batch, channels, (h, w), window)
+            .stride(stride)
+            .padding(padding);
         let x = if i % 2 == 0 {
             rng.values(spec.input_len())
         } else {
@@ -63,7 +83,8 @@ pub fn check_max_pool2d(gpu: &Gpu) -> Result<Report> {
         gpu.max_pool2d(&spec, &gpu.upload(&x)?, &gy, &garg)?;
         gpu.max_pool2d_backward(&spec, &gpu.upload(&dy)?, &garg, &gdx)?;
 
-        let shape = format!("{batch}x{channels}x{h}x{w} window {window} stride {stride}");
+        let shape =
+            format!("{batch}x{channels}x{h}x{w} window {window} stride {stride} padding {padding}");
         report.compare(&shape, &gpu.download(&gy)?, &y.read(), Tolerance::EXACT);
         report.compare_also(
             &format!("{shape} backward"),

@@ -25,7 +25,8 @@ use crate::ops::conv::images_per_piece;
 use crate::{Backend, Result, TensorError, shaders};
 
 /// Max pooling of `[batch, channels, height, width]` with a square window, giving
-/// `[batch, channels, (height - window) / stride + 1, (width - window) / stride + 1]` (Keras "valid").
+/// `[batch, channels, (height + 2·padding - window) / stride + 1, …]` (Keras "valid" without padding; with
+/// padding, PyTorch's: the border is -∞, never the maximum).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaxPool2d {
     /// Images in the batch.
@@ -40,6 +41,8 @@ pub struct MaxPool2d {
     pub window: usize,
     /// Stride in both directions.
     pub stride: usize,
+    /// Rows and columns of -∞ around the input (at most half the window).
+    pub padding: usize,
 }
 
 impl MaxPool2d {
@@ -58,7 +61,14 @@ impl MaxPool2d {
             width,
             window,
             stride: window,
+            padding: 0,
         }
+    }
+
+    /// Sets the padding (`(window - 1) / 2` with stride 1 keeps the size: an Inception pooling branch).
+    pub fn padding(mut self, padding: usize) -> Self {
+        self.padding = padding;
+        self
     }
 
     /// Sets the stride (smaller than the window: overlapping windows).
@@ -69,11 +79,11 @@ impl MaxPool2d {
 
     /// Output height.
     pub fn out_height(&self) -> usize {
-        (self.height - self.window) / self.stride + 1
+        (self.height + 2 * self.padding - self.window) / self.stride + 1
     }
     /// Output width.
     pub fn out_width(&self) -> usize {
-        (self.width - self.window) / self.stride + 1
+        (self.width + 2 * self.padding - self.window) / self.stride + 1
     }
     /// Elements of the input.
     pub fn input_len(&self) -> usize {
@@ -94,12 +104,25 @@ impl MaxPool2d {
                 ),
             ));
         }
-        if self.window > self.height || self.window > self.width {
+        if 2 * self.padding > self.window {
             return Err(shape_error(
                 op,
                 format!(
-                    "a {0}x{0} window does not fit a {1}x{2} input",
-                    self.window, self.height, self.width
+                    "padding {} is more than half the {}x{1} window",
+                    self.padding, self.window
+                ),
+            ));
+        }
+        let (h, w) = (
+            self.height + 2 * self.padding,
+            self.width + 2 * self.padding,
+        );
+        if self.window > h || self.window > w {
+            return Err(shape_error(
+                op,
+                format!(
+                    "a {0}x{0} window does not fit a {1}x{2} input with padding {3}",
+                    self.window, self.height, self.width, self.padding
                 ),
             ));
         }
@@ -158,6 +181,41 @@ fn keep_max(best: &mut usize, best_value: &mut f32, i: usize, v: f32) {
     *best_value = if better { v } else { *best_value };
 }
 
+/// One plane of a padded pooling: the window's taps in row-major order, those outside the input skipped (the
+/// border is -∞), the first maximum winning ties, as on the GPU.
+fn padded_plane(spec: &MaxPool2d, x: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
+    let (oh, ow, h, w) = (spec.out_height(), spec.out_width(), spec.height, spec.width);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (mut best, mut best_value) = (usize::MAX, f32::NEG_INFINITY);
+            for wy in 0..spec.window {
+                let Some(iy) = (oy * spec.stride + wy)
+                    .checked_sub(spec.padding)
+                    .filter(|&iy| iy < h)
+                else {
+                    continue;
+                };
+                for wx in 0..spec.window {
+                    let Some(ix) = (ox * spec.stride + wx)
+                        .checked_sub(spec.padding)
+                        .filter(|&ix| ix < w)
+                    else {
+                        continue;
+                    };
+                    let i = base + iy * w + ix;
+                    if best == usize::MAX {
+                        (best, best_value) = (i, x[i]);
+                    } else {
+                        keep_max(&mut best, &mut best_value, i, x[i]);
+                    }
+                }
+            }
+            y[oy * ow + ox] = best_value;
+            arg[oy * ow + ox] = best as u32;
+        }
+    }
+}
+
 /// Planes per rayon task: a plane of the MNIST network is a few hundred elements.
 const PLANES_PER_TASK: usize = 16;
 
@@ -177,6 +235,10 @@ impl PoolOps for Cpu {
         let (oh, ow, w) = (spec.out_height(), spec.out_width(), spec.width);
         let plane = |(p, (y, arg)): (usize, (&mut [f32], &mut [u32]))| {
             let base = p * in_plane;
+            if spec.padding > 0 {
+                padded_plane(spec, x, base, y, arg);
+                return;
+            }
             if spec.window == 2 && spec.stride == 2 {
                 // The common case with its window unrolled: the same candidates in the same order as the
                 // general loop below, 3× faster (the loops over the window do not vectorise or unroll).
@@ -274,11 +336,13 @@ struct PoolParams {
     stride: u32,
     /// Index of this piece's first input element in the whole input (argmax values are whole-input indices).
     base: u32,
+    padding: u32,
+    _pad: [u32; 3],
 }
 
 #[cfg(test)]
 pub(crate) fn pool_uniform() -> crate::gpu::uniform::UniformLayout {
-    crate::gpu::uniform::uniform_layout!(PoolParams for ["maxpool"] { planes, height, width, out_h, out_w, window, stride, base })
+    crate::gpu::uniform::uniform_layout!(PoolParams for ["maxpool"] { planes, height, width, out_h, out_w, window, stride, base, padding })
 }
 
 const WG: u64 = 64;
@@ -306,6 +370,8 @@ impl Gpu {
                 window: spec.window as u32,
                 stride: spec.stride as u32,
                 base: (first * in_image) as u32,
+                padding: spec.padding as u32,
+                _pad: [0; 3],
             };
             f(first, n, params)?;
         }
@@ -336,6 +402,7 @@ impl PoolOps for Gpu {
                 constants: &[
                     ("WINDOW", spec.window as f64),
                     ("STRIDE", spec.stride as f64),
+                    ("PADDING", spec.padding as f64),
                 ],
                 params: bytemuck::bytes_of(&params),
                 buffers: &[x.binding(), y.binding(), arg.binding()],
@@ -371,6 +438,7 @@ impl PoolOps for Gpu {
                 constants: &[
                     ("WINDOW", spec.window as f64),
                     ("STRIDE", spec.stride as f64),
+                    ("PADDING", spec.padding as f64),
                 ],
                 params: bytemuck::bytes_of(&params),
                 buffers: &[dy.binding(), arg.binding(), dx.binding()],
