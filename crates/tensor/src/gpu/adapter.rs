@@ -91,15 +91,25 @@ impl AdapterRank {
     }
 }
 
-/// The best-ranked adapter among `adapters` (the first of equal rank), software ones included or not.
+/// The best-ranked adapter among `adapters`, software ones included or not; of equal rank, the one on the
+/// most capable backend (Vulkan, Metal, DX12, then GL, whose compute support is the thinnest), then the first.
 fn best<'a>(
     adapters: impl IntoIterator<Item = &'a wgpu::Adapter>,
     include_software: bool,
 ) -> Option<&'a wgpu::Adapter> {
+    let backend_order = |backend: wgpu::Backend| match backend {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal => 1,
+        wgpu::Backend::Dx12 => 2,
+        _ => 3,
+    };
     adapters
         .into_iter()
         .filter(|a| include_software || !AdapterRank::of(&a.get_info()).is_software())
-        .min_by_key(|a| AdapterRank::of(&a.get_info()))
+        .min_by_key(|a| {
+            let info = a.get_info();
+            (AdapterRank::of(&info), backend_order(info.backend))
+        })
 }
 
 /// What a default choice found: the best hardware adapter, or none and the software adapters passed over.
