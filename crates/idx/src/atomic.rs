@@ -20,6 +20,19 @@ pub fn temp_file_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<NamedT
     builder.tempfile_in(dir)
 }
 
+/// The temporary file for writing `path`: beside it (so the rename stays on one file system), named
+/// `.NAME.XXXXXX.part` (hidden, and recognisable as a leftover when a crash leaves it).
+pub fn temp_file_for(path: &Path) -> io::Result<NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    temp_file_in(dir, &format!(".{name}."), ".part")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

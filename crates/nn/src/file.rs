@@ -108,14 +108,7 @@ impl ModelFile {
                 source,
             }
         };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let mut tmp = digits_idx::atomic::temp_file_in(dir, &format!(".{name}."), ".part")
+        let mut tmp = digits_idx::atomic::temp_file_for(path)
             .map_err(io("cannot create a temporary file beside"))?;
         tmp.write_all(&bytes).map_err(io("cannot write"))?;
         tmp.as_file().sync_all().map_err(io("cannot flush"))?;

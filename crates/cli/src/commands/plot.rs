@@ -320,15 +320,8 @@ where
     P: image::PixelWithColorType,
     [P::Subpixel]: image::EncodableLayout,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let write = || -> anyhow::Result<()> {
-        let mut file = digits_idx::atomic::temp_file_in(dir, &format!(".{name}."), ".part")?;
+        let mut file = digits_idx::atomic::temp_file_for(path)?;
         let mut writer = std::io::BufWriter::new(file.as_file_mut());
         picture.write_to(&mut writer, image::ImageFormat::Png)?;
         writer.flush()?;

@@ -6,6 +6,7 @@
 //! `history.csv`, `history.png`, `run.json` (the settings) and `summary.json` (the test result).
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -692,9 +693,13 @@ fn history_csv(history: &[EpochStats]) -> String {
 
 /// Writes `text` to `path` through a temporary file and a rename, so a crash never leaves half a file.
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+    let write = || -> anyhow::Result<()> {
+        let mut file = digits_idx::atomic::temp_file_for(path)?;
+        file.write_all(text.as_bytes())?;
+        file.persist(path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn read_record(out: &Path) -> anyhow::Result<RunRecord> {

@@ -92,6 +92,71 @@ impl BatchNorm {
     }
 }
 
+/// Checks the buffers of a training forward pass against the spec.
+fn check_train<B: Backend>(
+    spec: &BatchNorm,
+    x: &B::Buf<f32>,
+    gamma: &B::Buf<f32>,
+    beta: &B::Buf<f32>,
+    y: &B::Buf<f32>,
+    [mean, inv_std]: [&B::Buf<f32>; 2],
+    [running_mean, running_var]: [&B::Buf<f32>; 2],
+) -> Result<()> {
+    let per_channel = [
+        ("gamma", B::len(gamma)),
+        ("beta", B::len(beta)),
+        ("mean", B::len(mean)),
+        ("inv_std", B::len(inv_std)),
+        ("running_mean", B::len(running_mean)),
+        ("running_var", B::len(running_var)),
+    ];
+    spec.check("batch_norm_train", B::len(x), &per_channel)?;
+    check_len("batch_norm_train", "y", B::len(y), spec.len())
+}
+
+/// Checks the buffers of an evaluation forward pass against the spec.
+fn check_eval<B: Backend>(
+    spec: &BatchNorm,
+    x: &B::Buf<f32>,
+    gamma: &B::Buf<f32>,
+    beta: &B::Buf<f32>,
+    [running_mean, running_var]: [&B::Buf<f32>; 2],
+    y: &B::Buf<f32>,
+) -> Result<()> {
+    let per_channel = [
+        ("gamma", B::len(gamma)),
+        ("beta", B::len(beta)),
+        ("running_mean", B::len(running_mean)),
+        ("running_var", B::len(running_var)),
+    ];
+    spec.check("batch_norm_eval", B::len(x), &per_channel)?;
+    check_len("batch_norm_eval", "y", B::len(y), spec.len())
+}
+
+/// Checks the buffers of a backward pass against the spec.
+fn check_backward<B: Backend>(
+    spec: &BatchNorm,
+    x: &B::Buf<f32>,
+    dy: &B::Buf<f32>,
+    gamma: &B::Buf<f32>,
+    [mean, inv_std]: [&B::Buf<f32>; 2],
+    [dgamma, dbeta]: [&B::Buf<f32>; 2],
+    dx: Option<&B::Buf<f32>>,
+) -> Result<()> {
+    let per_channel = [
+        ("gamma", B::len(gamma)),
+        ("mean", B::len(mean)),
+        ("inv_std", B::len(inv_std)),
+        ("dgamma", B::len(dgamma)),
+        ("dbeta", B::len(dbeta)),
+    ];
+    spec.check("batch_norm_backward", B::len(x), &per_channel)?;
+    check_len("batch_norm_backward", "dy", B::len(dy), spec.len())?;
+    dx.map_or(Ok(()), |dx| {
+        check_len("batch_norm_backward", "dx", B::len(dx), spec.len())
+    })
+}
+
 /// Batch normalisation on a backend.
 pub trait BatchNormOps: Backend {
     /// Training forward: the batch's statistics into `saved` (`[mean, inv_std]`, each `[c]`, kept for the
@@ -144,16 +209,15 @@ impl BatchNormOps for Cpu {
         [mean, inv_std]: [&CpuBuf<f32>; 2],
         [running_mean, running_var]: [&CpuBuf<f32>; 2],
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("beta", beta.len()),
-            ("mean", mean.len()),
-            ("inv_std", inv_std.len()),
-            ("running_mean", running_mean.len()),
-            ("running_var", running_var.len()),
-        ];
-        spec.check("batch_norm_train", x.len(), &lens)?;
-        check_len("batch_norm_train", "y", y.len(), spec.len())?;
+        check_train::<Self>(
+            spec,
+            x,
+            gamma,
+            beta,
+            y,
+            [mean, inv_std],
+            [running_mean, running_var],
+        )?;
         let m = spec.batch * spec.pixels;
         let xs = x.read();
         let stats: Vec<(f32, f32)> = (0..spec.channels)
@@ -204,14 +268,7 @@ impl BatchNormOps for Cpu {
         [running_mean, running_var]: [&CpuBuf<f32>; 2],
         y: &CpuBuf<f32>,
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("beta", beta.len()),
-            ("running_mean", running_mean.len()),
-            ("running_var", running_var.len()),
-        ];
-        spec.check("batch_norm_eval", x.len(), &lens)?;
-        check_len("batch_norm_eval", "y", y.len(), spec.len())?;
+        check_eval::<Self>(spec, x, gamma, beta, [running_mean, running_var], y)?;
         let inv_std: Vec<f32> = running_var
             .read()
             .iter()
@@ -241,15 +298,7 @@ impl BatchNormOps for Cpu {
         [dgamma, dbeta]: [&CpuBuf<f32>; 2],
         dx: Option<&CpuBuf<f32>>,
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("mean", mean.len()),
-            ("inv_std", inv_std.len()),
-            ("dgamma", dgamma.len()),
-            ("dbeta", dbeta.len()),
-        ];
-        spec.check("batch_norm_backward", x.len(), &lens)?;
-        check_len("batch_norm_backward", "dy", dy.len(), spec.len())?;
+        check_backward::<Self>(spec, x, dy, gamma, [mean, inv_std], [dgamma, dbeta], dx)?;
         let (xs, dys) = (x.read(), dy.read());
         let (mean, inv_std, gamma) = (mean.read(), inv_std.read(), gamma.read());
         let m = spec.batch * spec.pixels;
@@ -271,7 +320,6 @@ impl BatchNormOps for Cpu {
         let db: Vec<f32> = sums.iter().map(|s| s.1).collect();
         dbeta.write().copy_from_slice(&db);
         if let Some(dx) = dx {
-            check_len("batch_norm_backward", "dx", dx.len(), spec.len())?;
             let (p, channels, m) = (spec.pixels, spec.channels, m as f32);
             dx.write().par_iter_mut().enumerate().for_each(|(i, out)| {
                 let c = (i / p) % channels;
@@ -391,16 +439,15 @@ impl BatchNormOps for Gpu {
         [mean, inv_std]: [&GpuBuf<f32>; 2],
         [running_mean, running_var]: [&GpuBuf<f32>; 2],
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("beta", beta.len()),
-            ("mean", mean.len()),
-            ("inv_std", inv_std.len()),
-            ("running_mean", running_mean.len()),
-            ("running_var", running_var.len()),
-        ];
-        spec.check("batch_norm_train", x.len(), &lens)?;
-        check_len("batch_norm_train", "y", y.len(), spec.len())?;
+        check_train::<Self>(
+            spec,
+            x,
+            gamma,
+            beta,
+            y,
+            [mean, inv_std],
+            [running_mean, running_var],
+        )?;
         check_gpu_limits(self, "batch_norm_train", spec)?;
         let params = BatchNormParams::new(spec, false);
         dispatch(
@@ -430,14 +477,7 @@ impl BatchNormOps for Gpu {
         [running_mean, running_var]: [&GpuBuf<f32>; 2],
         y: &GpuBuf<f32>,
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("beta", beta.len()),
-            ("running_mean", running_mean.len()),
-            ("running_var", running_var.len()),
-        ];
-        spec.check("batch_norm_eval", x.len(), &lens)?;
-        check_len("batch_norm_eval", "y", y.len(), spec.len())?;
+        check_eval::<Self>(spec, x, gamma, beta, [running_mean, running_var], y)?;
         check_gpu_limits(self, "batch_norm_eval", spec)?;
         dispatch(
             self,
@@ -459,15 +499,7 @@ impl BatchNormOps for Gpu {
         [dgamma, dbeta]: [&GpuBuf<f32>; 2],
         dx: Option<&GpuBuf<f32>>,
     ) -> Result<()> {
-        let lens = [
-            ("gamma", gamma.len()),
-            ("mean", mean.len()),
-            ("inv_std", inv_std.len()),
-            ("dgamma", dgamma.len()),
-            ("dbeta", dbeta.len()),
-        ];
-        spec.check("batch_norm_backward", x.len(), &lens)?;
-        check_len("batch_norm_backward", "dy", dy.len(), spec.len())?;
+        check_backward::<Self>(spec, x, dy, gamma, [mean, inv_std], [dgamma, dbeta], dx)?;
         check_gpu_limits(self, "batch_norm_backward", spec)?;
         let params = BatchNormParams::new(spec, false);
         dispatch(
@@ -479,7 +511,6 @@ impl BatchNormOps for Gpu {
             [spec.channels as u32, 1, 1],
         )?;
         if let Some(dx) = dx {
-            check_len("batch_norm_backward", "dx", dx.len(), spec.len())?;
             dispatch(
                 self,
                 &shaders::BATCH_NORM,
