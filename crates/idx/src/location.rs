@@ -37,7 +37,7 @@ impl fmt::Display for DataOrigin {
             Self::Env => f.write_str(DATA_ENV),
             Self::Bundled => f.write_str("the copy shipped with digits"),
             Self::Cache => f.write_str("download cache"),
-            Self::Downloaded => f.write_str("downloaded on first use"),
+            Self::Downloaded => f.write_str("a download just made, on first use"),
         }
     }
 }
