@@ -1,40 +1,48 @@
-//! `digits-nn`: layers, [`Sequential`] models, the softmax cross-entropy loss, Adam and SGD, Keras-style
+//! `digits-nn`: layers, models as graphs ([`Sequential`]), the softmax cross-entropy loss, Adam and SGD, Keras-style
 //! callbacks, safetensors model files, checkpoints and the training loop, on any [`digits_tensor::Ops`]
 //! backend ([`digits_tensor::Cpu`] or [`digits_tensor::Gpu`]).
 //!
 //! # Public API
 //!
 //! ```text
-//! // ---- model descriptions (spec.rs) -------------------------------------------------------------
+//! // ---- model descriptions (spec.rs, layers/) ---------------------------------------------------
 //! pub struct ModelSpec { pub name: String, pub input: [usize; 3] /* [channels, height, width] */,
-//!                        pub classes: usize, pub normalization: Normalization, pub layers: Vec<LayerSpec> }
+//!                        pub classes: usize, pub normalization: Normalization, pub layers: Vec<NodeSpec> }
 //! impl ModelSpec {
-//!     pub const PRESETS: &[&str] = &["tutorial", "mlp"];
+//!     pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception"];
 //!     pub fn preset(name: &str) -> Result<ModelSpec>;            // NnError::UnknownPreset
 //!     pub fn from_file(path: &Path) -> Result<ModelSpec>;        // .toml or .json; errors name the file
 //!     pub fn from_toml_str(text: &str, origin: &str) -> Result<ModelSpec>;
 //!     pub fn from_json_str(text: &str, origin: &str) -> Result<ModelSpec>;
 //!     pub fn resolve(name_or_path: &str) -> Result<ModelSpec>;  // a preset name, else a file path
-//!     pub fn shapes(&self) -> Result<Vec<Vec<usize>>>;           // per-sample shape after each layer (validates)
-//!     pub fn param_count(&self) -> Result<usize>;
-//!     pub fn summary(&self) -> Result<String>;                   // Keras-like table: layer, output shape, params
+//!     pub fn shapes(&self) -> Result<Vec<Vec<usize>>>;           // the input's, then each node's output (validates)
+//!     pub fn param_count(&self) -> Result<usize>;                // trainable, as PyTorch's parameters() counts
+//!     pub fn is_graph(&self) -> bool;                            // some node names its inputs
+//!     pub fn summary(&self) -> Result<String>;                   // Keras-like table (and what each node reads)
 //!     pub fn architecture(&self) -> String;                      // one line: input [1, 28, 28] → conv2d(32, 3x3, relu) → …
 //!     pub fn to_json(&self) -> String; pub fn to_toml(&self) -> String;
 //! }
+//! pub struct NodeSpec { pub name: Option<String>, pub inputs: Vec<String> /*empty: the node before*/, pub layer: LayerSpec }
 //! pub enum LayerSpec {                                          // serde: tagged by `type`, snake_case
-//!     Conv2d { filters: usize, kernel: usize, stride: usize /*1*/, padding: Padding /*valid*/, activation: Activation /*none*/ },
-//!     MaxPool2d { pool: usize, stride: Option<usize> /*= pool*/ },
-//!     Flatten, Dense { units: usize, activation: Activation /*none*/ }, Dropout { rate: f32 }, Relu,
+//!     Conv2d(Conv2dSpec), MaxPool2d(MaxPool2dSpec), Flatten, Dense(DenseSpec), Dropout(DropoutSpec), Relu,
+//!     Add, GlobalAvgPool2d, BatchNorm(BatchNormSpec), Concat,
 //! }
-//! pub enum Padding { Valid, Same }   pub enum Activation { None, Relu }
+//! pub struct Conv2dSpec { pub filters, pub kernel, pub stride /*1*/, pub padding: Padding /*valid*/,
+//!                         pub activation: Activation /*none*/, pub bias: bool /*true*/ }
+//! pub struct MaxPool2dSpec { pub pool, pub stride: Option<usize> /*= pool*/, pub padding /*0*/ }
+//! pub struct DenseSpec { pub units, pub activation }   pub struct DropoutSpec { pub rate: f32 }
+//! pub struct BatchNormSpec { pub style: BatchNormStyle /*pytorch*/, pub momentum: Option<f32>, pub eps: Option<f32> }
+//! pub enum Padding { Valid, Same }   pub enum Activation { None, Relu }   pub enum BatchNormStyle { Pytorch, Keras }
 //! pub struct Normalization { pub mean: f32, pub std: f32 }      // input = (pixel/255 - mean) / std;
 //!     // Normalization::UNIT (0, 1: the Keras tutorial's x/255, the default), Normalization::MNIST (0.1307, 0.3081)
+//! pub const MAX_LAYERS, MAX_PARAMS, MAX_ACTIVATION, MAX_WORKSPACE_BYTES: usize; // checked before allocating
 //!
 //! // ---- models (model.rs) -------------------------------------------------------------------------
 //! pub struct Sequential<B: Ops>;
 //! impl<B: Ops> Sequential<B> {
 //!     pub fn new(backend: &B, spec: ModelSpec, seed: u64) -> Result<Self>;  // Glorot-uniform weights, zero biases
 //!     pub fn load(backend: &B, path: &Path) -> Result<Self>;    // a model file (or a checkpoint) written by save
+//!     pub fn from_bytes(backend: &B, bytes: &[u8], origin: &Path) -> Result<Self>;
 //!     pub fn save(&self, path: &Path) -> Result<()>;             // safetensors, written atomically
 //!     pub fn load_weights(&mut self, path: &Path) -> Result<()>; // same architecture required (typed errors)
 //!     pub fn spec(&self) -> &ModelSpec; pub fn backend(&self) -> &B; pub fn param_count(&self) -> usize;
