@@ -13,7 +13,7 @@ use digits_tensor::{Ops, SoftmaxCrossEntropy};
 use crate::error::{NnError, Result};
 use crate::layers::{Backward, Forward, Layer, Mode, StepRandom};
 
-/// Most bytes a [`Workspace`] may take (activations, their gradients, pooling indices): 8 GiB. A batch size
+/// Most bytes the activations of one batch may take (activations, their gradients, pooling indices): 8 GiB. A batch size
 /// that needs more is refused before anything is allocated.
 pub const MAX_WORKSPACE_BYTES: usize = 8 << 30;
 
