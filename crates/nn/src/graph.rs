@@ -13,8 +13,8 @@ use digits_tensor::{Ops, SoftmaxCrossEntropy};
 use crate::error::{NnError, Result};
 use crate::layers::{Backward, Forward, Layer, Mode, StepRandom};
 
-/// Most bytes the activations of one batch may take (activations, their gradients, pooling indices): 8 GiB. A batch size
-/// that needs more is refused before anything is allocated.
+/// Most bytes the activations of one batch may take (activations, their gradients, pooling indices): 8 GiB.
+/// A batch size that needs more is refused before anything is allocated.
 pub const MAX_WORKSPACE_BYTES: usize = 8 << 30;
 
 /// One node: a layer and the values it reads.
