@@ -416,8 +416,7 @@ impl Slots {
     /// Names tensors as PyTorch's `nn.Sequential` does: `<module index>.<suffix>`, a fused ReLU counting as
     /// its own module.
     pub(crate) fn new(spec: &ModelSpec, align: usize) -> Result<Self> {
-        let shapes = spec.shapes()?;
-        let topology = spec.topology()?;
+        let (shapes, topology) = spec.graph()?;
         let (mut trainable, mut running) = (Vec::new(), Vec::new());
         let mut decls = Vec::with_capacity(spec.layers.len());
         let mut torch_index = 0;
@@ -498,8 +497,7 @@ fn plan<B: Ops>(
     arenas: [&B::Buf<f32>; 3],
 ) -> Result<Graph<B>> {
     let [params, grads, running] = arenas;
-    let shapes = spec.shapes()?;
-    let topology = spec.topology()?;
+    let (shapes, topology) = spec.graph()?;
     let last = spec.layers.len() - 1;
     // The ReLU node folded into node i, if any.
     let fused_relu = |i: usize| {

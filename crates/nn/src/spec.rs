@@ -343,7 +343,7 @@ impl ModelSpec {
     }
 
     fn checked(self, origin: &str) -> Result<ModelSpec> {
-        self.shapes_in(origin)?;
+        self.check_in(origin)?;
         Ok(self)
     }
 
@@ -359,7 +359,13 @@ impl ModelSpec {
 
     /// The per-sample shape after each layer (the input's first), checking that every layer fits.
     pub fn shapes(&self) -> Result<Vec<Vec<usize>>> {
-        self.shapes_in(&self.origin())
+        Ok(self.graph()?.0)
+    }
+
+    /// The per-sample shapes (as [`ModelSpec::shapes`]) and the checked graph: every input exists, no cycle,
+    /// every node is used.
+    pub(crate) fn graph(&self) -> Result<(Vec<Vec<usize>>, Topology)> {
+        self.check_in(&self.origin())
     }
 
     fn origin(&self) -> String {
@@ -370,7 +376,7 @@ impl ModelSpec {
         }
     }
 
-    fn shapes_in(&self, origin: &str) -> Result<Vec<Vec<usize>>> {
+    fn check_in(&self, origin: &str) -> Result<(Vec<Vec<usize>>, Topology)> {
         let fail = |detail: String| NnError::Spec {
             origin: origin.into(),
             detail,
@@ -462,7 +468,7 @@ impl ModelSpec {
                 "the last layer must be a dense layer without activation (it gives the logits of the softmax)".into(),
             ));
         }
-        Ok(shapes)
+        Ok((shapes, topology))
     }
 
     /// Whether some node names its inputs (a graph rather than a chain).
@@ -482,12 +488,6 @@ impl ModelSpec {
             )) => name.clone(),
             Some((i, _)) => format!("layer {}", i + 1),
         }
-    }
-
-    /// The graph of the description, checked: every input exists, no cycle, every node is used.
-    pub(crate) fn topology(&self) -> Result<Topology> {
-        self.shapes()?;
-        self.topology_in(&self.origin())
     }
 
     fn topology_in(&self, origin: &str) -> Result<Topology> {
@@ -597,8 +597,7 @@ impl ModelSpec {
 
     /// Trainable parameters.
     pub fn param_count(&self) -> Result<usize> {
-        let shapes = self.shapes()?;
-        let topology = self.topology()?;
+        let (shapes, topology) = self.graph()?;
         Ok(self
             .layers
             .iter()
@@ -629,8 +628,7 @@ impl ModelSpec {
     /// A Keras-like table: layer, output shape, parameters.
     pub fn summary(&self) -> Result<String> {
         use std::fmt::Write;
-        let shapes = self.shapes()?;
-        let topology = self.topology()?;
+        let (shapes, topology) = self.graph()?;
         let graph = self.is_graph();
         let mut out = String::new();
         let rule = "─".repeat(if graph { 88 } else { 64 });
