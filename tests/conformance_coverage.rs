@@ -6,10 +6,11 @@ use digits_tensor::{conformance, shaders};
 
 /// Every file in `shaders/`, by name: a new kernel must be added here and reached by a check in
 /// `conformance::run_all`.
-const KERNELS: [&str; 23] = [
+const KERNELS: [&str; 24] = [
     "adam",
     "argmax",
     "augment",
+    "avg_pool",
     "batch_norm",
     "batch_norm_reduce",
     "conv2d",

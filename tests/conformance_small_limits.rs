@@ -10,8 +10,7 @@ mod common;
 use digits_tensor::conformance::{TestRng, Tolerance};
 use digits_tensor::gpu::adapter::open_adapter;
 use digits_tensor::{
-    AdapterRequest, Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gemm, GemmOps, Gpu, MaxPool2d,
-    PoolOps,
+    AdapterRequest, Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gemm, GemmOps, Gpu, Pool2d, PoolOps,
 };
 
 fn gpu_with_small_limits() -> Option<Gpu> {
@@ -191,7 +190,7 @@ fn max_pooling_in_pieces_matches_the_cpu_exactly() {
     let cpu = Cpu::new();
     let mut rng = TestRng::new(0x9001);
     // 80 images of 3×13×11 (429 floats each, odd sizes): 34320 floats, over one 32768-float binding.
-    let spec = MaxPool2d::new(80, 3, (13, 11), 2);
+    let spec = Pool2d::new(80, 3, (13, 11), 2);
     assert!(spec.input_len() > gpu.max_binding_elements::<f32>());
     let (x, dy) = (rng.values(spec.input_len()), rng.values(spec.output_len()));
     let (y, arg, dx) = (

@@ -544,8 +544,8 @@ mod tests {
 
     /// A residual graph: `stem` feeds three nodes (so three shares of its gradient are added), batch
     /// normalisation (batch statistics, so the loss depends on every sample of the batch), a ReLU after an
-    /// `add` stays standalone and feeds two nodes, a channel concatenation, global average pooling before the
-    /// classifier.
+    /// `add` stays standalone and feeds two nodes, a channel concatenation, overlapping padded average pooling,
+    /// global average pooling before the classifier.
     const RESIDUAL: &str = r#"
         input = [1, 6, 6]
         classes = 3
@@ -559,12 +559,13 @@ mod tests {
             { name = "sum2", type = "add", inputs = ["r", "b"] },
             { name = "c", type = "conv2d", filters = 3, kernel = 1, inputs = ["r"] },
             { name = "joined", type = "concat", inputs = ["sum2", "c"] },
+            { type = "avg_pool2d", pool = 3, stride = 1, padding = 1 },
             { type = "global_avg_pool2d" },
             { type = "dense", units = 3 },
         ]"#;
 
     #[test]
     fn gradients_add_where_a_value_feeds_several_nodes() {
-        check_gradients(RESIDUAL, 11);
+        check_gradients(RESIDUAL, 12);
     }
 }

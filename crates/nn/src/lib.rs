@@ -24,12 +24,13 @@
 //! }
 //! pub struct NodeSpec { pub name: Option<String>, pub inputs: Vec<String> /*empty: the node before*/, pub layer: LayerSpec }
 //! pub enum LayerSpec {                                          // serde: tagged by `type`, snake_case
-//!     Conv2d(Conv2dSpec), MaxPool2d(MaxPool2dSpec), Flatten, Dense(DenseSpec), Dropout(DropoutSpec), Relu,
+//!     Conv2d(Conv2dSpec), MaxPool2d(MaxPool2dSpec), AvgPool2d(AvgPool2dSpec), Flatten, Dense(DenseSpec), Dropout(DropoutSpec), Relu,
 //!     Add, GlobalAvgPool2d, BatchNorm(BatchNormSpec), Concat,
 //! }
 //! pub struct Conv2dSpec { pub filters, pub kernel, pub stride /*1*/, pub padding: Padding /*valid*/,
 //!                         pub activation: Activation /*none*/, pub bias: bool /*true*/ }
 //! pub struct MaxPool2dSpec { pub pool, pub stride: Option<usize> /*= pool*/, pub padding /*0*/ }
+//! pub struct AvgPool2dSpec { same fields }                  // zeros padding count in the mean (PyTorch's default)
 //! pub struct DenseSpec { pub units, pub activation }   pub struct DropoutSpec { pub rate: f32 }
 //! pub struct BatchNormSpec { pub style: BatchNormStyle /*pytorch*/, pub momentum: Option<f32>, pub eps: Option<f32> }
 //! pub enum Padding { Valid, Same }   pub enum Activation { None, Relu }   pub enum BatchNormStyle { Pytorch, Keras }
@@ -167,8 +168,8 @@ pub use data::DeviceDataset;
 pub use error::{NnError, Result};
 pub use graph::MAX_WORKSPACE_BYTES;
 pub use layers::{
-    Activation, BatchNormSpec, BatchNormStyle, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec,
-    MaxPool2dSpec, Padding,
+    Activation, AvgPool2dSpec, BatchNormSpec, BatchNormStyle, Conv2dSpec, DenseSpec, DropoutSpec,
+    LayerSpec, MaxPool2dSpec, Padding,
 };
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;

@@ -630,8 +630,18 @@ impl ModelSpec {
         use std::fmt::Write;
         let (shapes, topology) = self.graph()?;
         let graph = self.is_graph();
+        let label = |node: &NodeSpec| match &node.name {
+            Some(name) => format!("{name}: {}", node.layer),
+            None => node.layer.to_string(),
+        };
+        // The layer column fits the longest label (a named graph node with its description runs long).
+        let width = self
+            .layers
+            .iter()
+            .map(|node| label(node).chars().count() + 2)
+            .fold(30, usize::max);
         let mut out = String::new();
-        let rule = "─".repeat(if graph { 88 } else { 64 });
+        let rule = "─".repeat(width + if graph { 58 } else { 34 });
         let _ = writeln!(
             out,
             "Model: {}",
@@ -642,7 +652,11 @@ impl ModelSpec {
             }
         );
         let _ = writeln!(out, "{rule}");
-        let _ = write!(out, "{:<30}{:<22}{:>12}", "Layer", "Output shape", "Params");
+        let _ = write!(
+            out,
+            "{:<width$}{:<22}{:>12}",
+            "Layer", "Output shape", "Params"
+        );
         let _ = writeln!(out, "{}", if graph { "  Reads" } else { "" });
         let _ = writeln!(out, "{rule}");
         let mut total = 0;
@@ -653,13 +667,10 @@ impl ModelSpec {
                 .collect();
             let params = params(&node.layer, &inputs);
             total += params;
-            let label = match &node.name {
-                Some(name) => format!("{name}: {}", node.layer),
-                None => node.layer.to_string(),
-            };
             let _ = write!(
                 out,
-                "{label:<30}{:<22}{params:>12}",
+                "{:<width$}{:<22}{params:>12}",
+                label(node),
                 format!("{:?}", shapes[i + 1])
             );
             if graph {

@@ -323,6 +323,7 @@ pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
         reports.push(conv::check_conv2d_backward_weight(gpu, variant)?);
     }
     reports.push(pool::check_max_pool2d(gpu)?);
+    reports.push(pool::check_avg_pool2d(gpu)?);
     reports.push(dropout::check_dropout(gpu)?);
     reports.push(augment::check_augment(gpu)?);
     reports.push(augment::check_augment_identity(gpu)?);

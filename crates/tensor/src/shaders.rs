@@ -35,6 +35,7 @@ kernels! {
     CONV2D_TEXTURE_BACKWARD_WEIGHT => "conv2d_texture_backward_weight",
     CONV2D_BACKWARD_WEIGHT => "conv2d_backward_weight",
     MAXPOOL => "maxpool",
+    AVG_POOL => "avg_pool",
     DROPOUT => "dropout",
     AUGMENT => "augment",
     BATCH_NORM => "batch_norm",

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use digits_tensor::{MaxPool2d, Ops};
+use digits_tensor::{Ops, Pool2d};
 use serde::{Deserialize, Serialize};
 
 use super::{Backward, Forward, Layer, LayerKind};
@@ -23,7 +23,7 @@ pub struct MaxPool2dSpec {
     pub padding: usize,
 }
 
-fn is_zero(value: &usize) -> bool {
+pub(super) fn is_zero(value: &usize) -> bool {
     *value == 0
 }
 
@@ -38,16 +38,7 @@ impl MaxPool2dSpec {
     }
 
     pub(super) fn build(&self, input: &[usize]) -> MaxPool2dLayer {
-        let stride = self.stride.unwrap_or(self.pool);
-        let spec = MaxPool2d {
-            batch: 0,
-            channels: input[0],
-            height: input[1],
-            width: input[2],
-            window: self.pool,
-            stride,
-            padding: self.padding,
-        };
+        let spec = window_geometry(input, self.pool, self.stride, self.padding);
         MaxPool2dLayer {
             out_len: input[0] * spec.out_height() * spec.out_width(),
             spec,
@@ -55,48 +46,86 @@ impl MaxPool2dSpec {
     }
 }
 
+/// The pooling geometry of one sample (`batch` 0, filled in per call), for max and average pooling alike.
+pub(super) fn window_geometry(
+    input: &[usize],
+    pool: usize,
+    stride: Option<usize>,
+    padding: usize,
+) -> Pool2d {
+    Pool2d {
+        batch: 0,
+        channels: input[0],
+        height: input[1],
+        width: input[2],
+        window: pool,
+        stride: stride.unwrap_or(pool),
+        padding,
+    }
+}
+
+/// The output shape of pooling `[c, h, w]` by `pool`×`pool` windows, or why they do not fit.
+pub(super) fn pooled_shape(
+    inputs: &[&[usize]],
+    pool: usize,
+    stride: Option<usize>,
+    pad: usize,
+) -> std::result::Result<Vec<usize>, String> {
+    let &[c, h, w] = inputs[0] else {
+        return Err(format!(
+            "needs a [channels, height, width] input, got {:?}",
+            inputs[0]
+        ));
+    };
+    let stride = stride.unwrap_or(pool);
+    if pool == 0 || stride == 0 {
+        return Err("pool and stride must be at least 1".into());
+    }
+    if 2 * pad > pool {
+        return Err(format!(
+            "padding {pad} is more than half the {pool}x{pool} window"
+        ));
+    }
+    let (h, w) = (h.saturating_add(2 * pad), w.saturating_add(2 * pad));
+    if pool > h || pool > w {
+        return Err(format!(
+            "pool {pool}x{pool} is larger than its padded input {h}x{w}"
+        ));
+    }
+    Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
+}
+
+/// `name(pool[, stride s][, padding p])`.
+pub(super) fn describe_window(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    pool: usize,
+    stride: Option<usize>,
+    padding: usize,
+) -> fmt::Result {
+    write!(f, "{name}({pool}")?;
+    if let Some(s) = stride.filter(|&s| s != pool) {
+        write!(f, ", stride {s}")?;
+    }
+    if padding > 0 {
+        write!(f, ", padding {padding}")?;
+    }
+    write!(f, ")")
+}
+
 impl LayerKind for MaxPool2dSpec {
     fn output_shape(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
-        let &[c, h, w] = inputs[0] else {
-            return Err(format!(
-                "needs a [channels, height, width] input, got {:?}",
-                inputs[0]
-            ));
-        };
-        let (pool, stride) = (self.pool, self.stride.unwrap_or(self.pool));
-        if pool == 0 || stride == 0 {
-            return Err("pool and stride must be at least 1".into());
-        }
-        let pad = self.padding;
-        if 2 * pad > pool {
-            return Err(format!(
-                "padding {pad} is more than half the {pool}x{pool} window"
-            ));
-        }
-        let (h, w) = (h.saturating_add(2 * pad), w.saturating_add(2 * pad));
-        if pool > h || pool > w {
-            return Err(format!(
-                "pool {pool}x{pool} is larger than its padded input {h}x{w}"
-            ));
-        }
-        Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
+        pooled_shape(inputs, self.pool, self.stride, self.padding)
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "max_pool2d({}", self.pool)?;
-        if let Some(s) = self.stride.filter(|&s| s != self.pool) {
-            write!(f, ", stride {s}")?;
-        }
-        if self.padding > 0 {
-            write!(f, ", padding {}", self.padding)?;
-        }
-        write!(f, ")")
+        describe_window(f, "max_pool2d", self.pool, self.stride, self.padding)
     }
 }
 
 pub(crate) struct MaxPool2dLayer {
     /// `batch` is 0, filled in per call.
-    spec: MaxPool2d,
+    spec: Pool2d,
     out_len: usize,
 }
 
@@ -107,7 +136,7 @@ impl<B: Ops> Layer<B> for MaxPool2dLayer {
 
     fn forward(&self, backend: &B, io: &Forward<'_, B>) -> Result<()> {
         let argmax = io.saved.expect("the argmax buffer asked for");
-        let spec = MaxPool2d {
+        let spec = Pool2d {
             batch: io.batch,
             ..self.spec
         };
@@ -118,7 +147,7 @@ impl<B: Ops> Layer<B> for MaxPool2dLayer {
     fn backward(&self, backend: &B, io: &Backward<'_, B>) -> Result<()> {
         if let Some(dx) = io.input_grads[0] {
             let argmax = io.saved.expect("the argmax buffer asked for");
-            let spec = MaxPool2d {
+            let spec = Pool2d {
                 batch: io.batch,
                 ..self.spec
             };

@@ -9,6 +9,7 @@
 //! Shapes in comments are per batch: `n` samples, NCHW images, `[n, features]` vectors.
 
 mod add;
+mod avg_pool2d;
 mod batch_norm;
 mod concat;
 mod conv2d;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub use avg_pool2d::AvgPool2dSpec;
 pub use batch_norm::{BatchNormSpec, BatchNormStyle};
 pub use conv2d::{Conv2dSpec, Padding};
 pub use dense::DenseSpec;
@@ -51,8 +53,8 @@ fn relu_suffix(activation: Activation) -> &'static str {
     }
 }
 
-/// One layer of a description. In files, `type` names the kind (`conv2d`, `max_pool2d`, `flatten`, `dense`,
-/// `dropout`, `relu`); omitted fields take their defaults.
+/// One layer of a description. In files, `type` names the kind (`conv2d`, `max_pool2d`, `avg_pool2d`, `flatten`,
+/// `dense`, `dropout`, `relu`, `add`, `concat`, `batch_norm`, `global_avg_pool2d`); omitted fields take their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LayerSpec {
@@ -62,6 +64,9 @@ pub enum LayerSpec {
     /// Max pooling over square windows (Keras `MaxPooling2D`).
     #[serde(alias = "max_pool", alias = "maxpool")]
     MaxPool2d(MaxPool2dSpec),
+    /// Average pooling over square windows (PyTorch `AvgPool2d`, Keras `AveragePooling2D`).
+    #[serde(alias = "avg_pool", alias = "avgpool")]
+    AvgPool2d(AvgPool2dSpec),
     /// Flattens `[c, h, w]` to `[c·h·w]` in that (NCHW) order.
     Flatten,
     /// A fully connected layer with bias (Keras `Dense`, PyTorch `Linear`).
@@ -90,6 +95,7 @@ impl LayerSpec {
         match self {
             LayerSpec::Conv2d(spec) => spec,
             LayerSpec::MaxPool2d(spec) => spec,
+            LayerSpec::AvgPool2d(spec) => spec,
             LayerSpec::Flatten => &flatten::Flatten,
             LayerSpec::Dense(spec) => spec,
             LayerSpec::Dropout(spec) => spec,
@@ -112,6 +118,7 @@ impl LayerSpec {
         Ok(match self {
             LayerSpec::Conv2d(spec) => Box::new(spec.build(inputs[0], params, fused)),
             LayerSpec::MaxPool2d(spec) => Box::new(spec.build(inputs[0])),
+            LayerSpec::AvgPool2d(spec) => Box::new(spec.build(inputs[0])),
             LayerSpec::Flatten => Box::new(flatten::Flatten),
             LayerSpec::Dense(spec) => Box::new(spec.build(inputs[0], params, fused)),
             LayerSpec::Dropout(spec) => Box::new(spec.build(fused.dropout_index)),

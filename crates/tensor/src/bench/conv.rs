@@ -5,7 +5,7 @@
 //! pooling counts bytes moved.
 
 use super::{Case, Run, Work, values};
-use crate::{Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gpu, MaxPool2d, PoolOps, Result};
+use crate::{Backend, Conv2d, ConvOps, ConvVariant, Cpu, Gpu, Pool2d, PoolOps, Result};
 
 /// The network's convolutions at a batch, with bias and ReLU fused as the layers run them.
 pub fn mnist_convs(batch: usize) -> [(&'static str, Conv2d); 2] {
@@ -16,10 +16,10 @@ pub fn mnist_convs(batch: usize) -> [(&'static str, Conv2d); 2] {
 }
 
 /// The network's pools at a batch.
-pub fn mnist_pools(batch: usize) -> [(&'static str, MaxPool2d); 2] {
+pub fn mnist_pools(batch: usize) -> [(&'static str, Pool2d); 2] {
     [
-        ("pool1", MaxPool2d::new(batch, 32, (26, 26), 2)),
-        ("pool2", MaxPool2d::new(batch, 64, (11, 11), 2)),
+        ("pool1", Pool2d::new(batch, 32, (26, 26), 2)),
+        ("pool2", Pool2d::new(batch, 64, (11, 11), 2)),
     ]
 }
 
@@ -75,7 +75,7 @@ fn conv_variant_setup(
 }
 
 /// `forward` (values and argmax) or `backward`.
-fn pool_setup<B: PoolOps>(b: &B, kernel: &'static str, spec: MaxPool2d) -> Result<Run<B>> {
+fn pool_setup<B: PoolOps>(b: &B, kernel: &'static str, spec: Pool2d) -> Result<Run<B>> {
     let x = b.upload(&values(spec.input_len()))?;
     let (y, dx) = (
         b.upload(&values(spec.output_len()))?,

@@ -1,9 +1,9 @@
-//! Conformance of max pooling: it selects values, so outputs, argmax indices and the routed gradients must
+//! Conformance of pooling. Max pooling selects values, so outputs, argmax indices and the routed gradients must
 //! equal the CPU's exactly. Half the shapes draw inputs from four values, so that windows hold ties and the
 //! first-maximum rule is tested too.
 
 use super::{Report, TestRng, Tolerance, poisoned};
-use crate::{Backend, Cpu, Gpu, MaxPool2d, PoolOps, Result};
+use crate::{Backend, Cpu, Gpu, Pool2d, PoolOps, Result};
 
 /// `(batch, channels, height, width, window, stride)`: the MNIST network's two pools (26→13 and 11→5, the
 /// floor), overlapping windows (stride < window), gaps (stride > window), windows as large as the input,
@@ -56,7 +56,7 @@ pub fn check_max_pool2d(gpu: &Gpu) -> Result<Report> {
         .map(|&(b, c, h, w, window, stride)| (b, c, h, w, window, stride, 0))
         .chain(PADDED_POOL_SHAPES.iter().copied());
     for (i, (batch, channels, h, w, window, stride, padding)) in shapes.enumerate() {
-        let spec = MaxPool2d::new(batch, channels, (h, w), window)
+        let spec = Pool2d::new(batch, channels, (h, w), window)
             .stride(stride)
             .padding(padding);
         let x = if i % 2 == 0 {
@@ -106,6 +106,55 @@ pub fn check_max_pool2d(gpu: &Gpu) -> Result<Report> {
                 arg.get(at)
             ));
         }
+    }
+    Ok(report)
+}
+
+/// Average pooling forward and backward against the CPU over the same shapes. Both sides add the same taps in
+/// the same order and scale once, so they usually agree exactly; the tolerance allows a sum of `window²`
+/// terms rounded differently (a compiler may reassociate the loop).
+pub fn check_avg_pool2d(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("avg_pool2d");
+    let mut rng = TestRng::new(0xa7a7);
+    let shapes = POOL_SHAPES
+        .iter()
+        .map(|&(b, c, h, w, window, stride)| (b, c, h, w, window, stride, 0))
+        .chain(PADDED_POOL_SHAPES.iter().copied());
+    for (batch, channels, h, w, window, stride, padding) in shapes {
+        let spec = Pool2d::new(batch, channels, (h, w), window)
+            .stride(stride)
+            .padding(padding);
+        let (x, dy) = (rng.values(spec.input_len()), rng.values(spec.output_len()));
+        let (y, dx) = (
+            cpu.zeros::<f32>(spec.output_len())?,
+            cpu.zeros::<f32>(spec.input_len())?,
+        );
+        cpu.avg_pool2d(&spec, &cpu.upload(&x)?, &y)?;
+        cpu.avg_pool2d_backward(&spec, &cpu.upload(&dy)?, &dx)?;
+
+        let (gy, gdx) = (
+            poisoned(gpu, spec.output_len())?,
+            poisoned(gpu, spec.input_len())?,
+        );
+        gpu.avg_pool2d(&spec, &gpu.upload(&x)?, &gy)?;
+        gpu.avg_pool2d_backward(&spec, &gpu.upload(&dy)?, &gdx)?;
+
+        let shape =
+            format!("{batch}x{channels}x{h}x{w} window {window} stride {stride} padding {padding}");
+        let taps = window * window;
+        report.compare(
+            &shape,
+            &gpu.download(&gy)?,
+            &y.read(),
+            Tolerance::for_sum(taps),
+        );
+        report.compare_also(
+            &format!("{shape} backward"),
+            &gpu.download(&gdx)?,
+            &dx.read(),
+            Tolerance::for_sum(taps),
+        );
     }
     Ok(report)
 }

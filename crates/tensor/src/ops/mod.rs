@@ -20,7 +20,7 @@ pub use dropout::{Dropout, DropoutOps};
 pub use elementwise::{ElementwiseOps, Gather};
 pub use gemm::{Gemm, GemmOps, GemmVariant};
 pub use optim::{AdamStep, OptimOps, SgdStep};
-pub use pool::{MaxPool2d, PoolOps};
+pub use pool::{Pool2d, PoolOps};
 pub use reduce::{ReduceOps, SoftmaxCrossEntropy};
 
 /// Every operation a network needs; implemented by [`crate::Cpu`] and [`crate::Gpu`].

@@ -1,13 +1,14 @@
-//! Max pooling, NCHW, forward (saving the argmax) and backward.
+//! Pooling, NCHW: max pooling (forward saving the argmax, backward routing to it) and average pooling (forward
+//! and backward), over the same window geometry, [`Pool2d`].
 //!
 //! Buffers carry no shape: flattening the pooled `[batch, c, h, w]` for a dense layer is the same buffer, in
 //! NCHW order (PyTorch's).
 //!
 //! ```
-//! use digits_tensor::{Backend, Cpu, MaxPool2d, PoolOps};
+//! use digits_tensor::{Backend, Cpu, Pool2d, PoolOps};
 //!
 //! let cpu = Cpu::new();
-//! let spec = MaxPool2d::new(1, 1, (2, 4), 2); // one 2x4 image, 2x2 windows
+//! let spec = Pool2d::new(1, 1, (2, 4), 2); // one 2x4 image, 2x2 windows
 //! let x = cpu.upload(&[1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0])?;
 //! let (y, arg) = (cpu.zeros::<f32>(2)?, cpu.zeros::<u32>(2)?);
 //! cpu.max_pool2d(&spec, &x, &y, &arg)?;
@@ -24,11 +25,12 @@ use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::conv::images_per_piece;
 use crate::{Backend, Result, TensorError, shaders};
 
-/// Max pooling of `[batch, channels, height, width]` with a square window, giving
+/// Pooling of `[batch, channels, height, width]` with a square window, giving
 /// `[batch, channels, (height + 2·padding - window) / stride + 1, …]` (Keras "valid" without padding; with
-/// padding, PyTorch's: the border is -∞, never the maximum).
+/// padding, PyTorch's: for the maximum the border is -∞, never chosen; for the average it is zeros that count,
+/// PyTorch's `count_include_pad=True`, so every window divides by `window²`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MaxPool2d {
+pub struct Pool2d {
     /// Images in the batch.
     pub batch: usize,
     /// Channels.
@@ -45,7 +47,7 @@ pub struct MaxPool2d {
     pub padding: usize,
 }
 
-impl MaxPool2d {
+impl Pool2d {
     /// Pooling of `batch` images of `channels` planes of `(height, width)` by `window`×`window` windows with
     /// stride `window` (Keras's `MaxPooling2D(window)`).
     pub fn new(
@@ -54,7 +56,7 @@ impl MaxPool2d {
         (height, width): (usize, usize),
         window: usize,
     ) -> Self {
-        MaxPool2d {
+        Pool2d {
             batch,
             channels,
             height,
@@ -142,6 +144,12 @@ impl MaxPool2d {
         check_len(op, "argmax", argmax, self.output_len())
     }
 
+    fn check_avg(&self, op: &'static str, input: usize, output: usize) -> Result<()> {
+        self.validate(op)?;
+        check_len(op, "input", input, self.input_len())?;
+        check_len(op, "output", output, self.output_len())
+    }
+
     fn in_plane(&self) -> usize {
         self.height * self.width
     }
@@ -157,7 +165,7 @@ pub trait PoolOps: Backend {
     /// (the first on ties).
     fn max_pool2d(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         input: &Self::Buf<f32>,
         out: &Self::Buf<f32>,
         argmax: &Self::Buf<u32>,
@@ -165,11 +173,30 @@ pub trait PoolOps: Backend {
     /// Routes each output gradient to its argmax; overwrites `grad_in` (zero elsewhere).
     fn max_pool2d_backward(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         grad_out: &Self::Buf<f32>,
         argmax: &Self::Buf<u32>,
         grad_in: &Self::Buf<f32>,
     ) -> Result<()>;
+    /// `out` = the window means: the sum of the taps inside the input, in row-major order, times
+    /// `1 / window²`.
+    fn avg_pool2d(&self, spec: &Pool2d, input: &Self::Buf<f32>, out: &Self::Buf<f32>)
+    -> Result<()>;
+    /// `grad_in[i]` = the sum of `grad_out` over the outputs whose window covers `i` (in output order), times
+    /// `1 / window²`; overwrites `grad_in`.
+    fn avg_pool2d_backward(
+        &self,
+        spec: &Pool2d,
+        grad_out: &Self::Buf<f32>,
+        grad_in: &Self::Buf<f32>,
+    ) -> Result<()>;
+}
+
+/// The outputs along one axis whose window covers padded coordinate `i`: `o·stride <= i < o·stride + window`.
+fn covering(spec: &Pool2d, i: usize, outputs: usize) -> std::ops::Range<usize> {
+    let first = (i + 1).saturating_sub(spec.window).div_ceil(spec.stride);
+    let last = (i / spec.stride + 1).min(outputs);
+    first..last.max(first)
 }
 
 /// Takes candidate `v` at index `i` if it is strictly greater than the best so far: the first maximum wins
@@ -183,7 +210,7 @@ fn keep_max(best: &mut usize, best_value: &mut f32, i: usize, v: f32) {
 
 /// One plane of a padded pooling: the window's taps in row-major order, those outside the input skipped (the
 /// border is -∞), the first maximum winning ties, as on the GPU.
-fn padded_plane(spec: &MaxPool2d, x: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
+fn padded_plane(spec: &Pool2d, x: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
     let (oh, ow, h, w) = (spec.out_height(), spec.out_width(), spec.height, spec.width);
     for oy in 0..oh {
         for ox in 0..ow {
@@ -222,7 +249,7 @@ const PLANES_PER_TASK: usize = 16;
 impl PoolOps for Cpu {
     fn max_pool2d(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         input: &CpuBuf<f32>,
         out: &CpuBuf<f32>,
         argmax: &CpuBuf<u32>,
@@ -287,7 +314,7 @@ impl PoolOps for Cpu {
 
     fn max_pool2d_backward(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         grad_out: &CpuBuf<f32>,
         argmax: &CpuBuf<u32>,
         grad_in: &CpuBuf<f32>,
@@ -321,9 +348,82 @@ impl PoolOps for Cpu {
             .for_each(plane);
         Ok(())
     }
+
+    fn avg_pool2d(&self, spec: &Pool2d, input: &CpuBuf<f32>, out: &CpuBuf<f32>) -> Result<()> {
+        spec.check_avg("avg_pool2d", input.len(), out.len())?;
+        let x = input.read();
+        let x: &[f32] = &x;
+        let mut y = out.write();
+        let (h, w, oh, ow) = (spec.height, spec.width, spec.out_height(), spec.out_width());
+        let scale = 1.0 / (spec.window * spec.window) as f32;
+        let plane = |(p, y): (usize, &mut [f32])| {
+            let x = &x[p * h * w..][..h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    // The taps inside the input, row-major, as the GPU adds them.
+                    let mut sum = 0.0f32;
+                    for wy in 0..spec.window {
+                        let Some(iy) = (oy * spec.stride + wy)
+                            .checked_sub(spec.padding)
+                            .filter(|&iy| iy < h)
+                        else {
+                            continue;
+                        };
+                        for wx in 0..spec.window {
+                            if let Some(ix) = (ox * spec.stride + wx)
+                                .checked_sub(spec.padding)
+                                .filter(|&ix| ix < w)
+                            {
+                                sum += x[iy * w + ix];
+                            }
+                        }
+                    }
+                    y[oy * ow + ox] = sum * scale;
+                }
+            }
+        };
+        y.par_chunks_mut(spec.out_plane())
+            .enumerate()
+            .with_min_len(PLANES_PER_TASK)
+            .for_each(plane);
+        Ok(())
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        spec: &Pool2d,
+        grad_out: &CpuBuf<f32>,
+        grad_in: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_avg("avg_pool2d_backward", grad_in.len(), grad_out.len())?;
+        let dy = grad_out.read();
+        let dy: &[f32] = &dy;
+        let mut dx = grad_in.write();
+        let (w, oh, ow) = (spec.width, spec.out_height(), spec.out_width());
+        let scale = 1.0 / (spec.window * spec.window) as f32;
+        // Gather form, the GPU's: each input sums the outputs covering it, oy then ox ascending.
+        let plane = |(p, dx): (usize, &mut [f32])| {
+            let dy = &dy[p * oh * ow..][..oh * ow];
+            for (i, dx) in dx.iter_mut().enumerate() {
+                let (iy, ix) = (i / w + spec.padding, i % w + spec.padding);
+                let mut sum = 0.0f32;
+                for oy in covering(spec, iy, oh) {
+                    for ox in covering(spec, ix, ow) {
+                        sum += dy[oy * ow + ox];
+                    }
+                }
+                *dx = sum * scale;
+            }
+        };
+        dx.par_chunks_mut(spec.in_plane())
+            .enumerate()
+            .with_min_len(PLANES_PER_TASK)
+            .for_each(plane);
+        Ok(())
+    }
 }
 
-/// Uniform parameters of `shaders/maxpool.wgsl`.
+/// Uniform parameters of `shaders/maxpool.wgsl` and `shaders/avg_pool.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct PoolParams {
@@ -342,7 +442,7 @@ struct PoolParams {
 
 #[cfg(test)]
 pub(crate) fn pool_uniform() -> crate::gpu::uniform::UniformLayout {
-    crate::gpu::uniform::uniform_layout!(PoolParams for ["maxpool"] { planes, height, width, out_h, out_w, window, stride, base, padding })
+    crate::gpu::uniform::uniform_layout!(PoolParams for ["maxpool", "avg_pool"] { planes, height, width, out_h, out_w, window, stride, base, padding })
 }
 
 const WG: u64 = 64;
@@ -351,7 +451,7 @@ impl Gpu {
     fn pool_pieces(
         &self,
         op: &'static str,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         mut f: impl FnMut(usize, usize, PoolParams) -> Result<()>,
     ) -> Result<()> {
         let (in_image, out_image) = (
@@ -382,7 +482,7 @@ impl Gpu {
 impl PoolOps for Gpu {
     fn max_pool2d(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         input: &GpuBuf<f32>,
         out: &GpuBuf<f32>,
         argmax: &GpuBuf<u32>,
@@ -413,7 +513,7 @@ impl PoolOps for Gpu {
 
     fn max_pool2d_backward(
         &self,
-        spec: &MaxPool2d,
+        spec: &Pool2d,
         grad_out: &GpuBuf<f32>,
         argmax: &GpuBuf<u32>,
         grad_in: &GpuBuf<f32>,
@@ -446,16 +546,70 @@ impl PoolOps for Gpu {
             })
         })
     }
+
+    fn avg_pool2d(&self, spec: &Pool2d, input: &GpuBuf<f32>, out: &GpuBuf<f32>) -> Result<()> {
+        spec.check_avg("avg_pool2d", input.len(), out.len())?;
+        self.avg_pool_dispatch("avg_pool2d", spec, input, out, false)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        spec: &Pool2d,
+        grad_out: &GpuBuf<f32>,
+        grad_in: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check_avg("avg_pool2d_backward", grad_in.len(), grad_out.len())?;
+        self.avg_pool_dispatch("avg_pool2d_backward", spec, grad_out, grad_in, true)
+    }
 }
 
-/// Compiles both pooling pipelines.
+impl Gpu {
+    fn avg_pool_dispatch(
+        &self,
+        op: &'static str,
+        spec: &Pool2d,
+        from: &GpuBuf<f32>,
+        to: &GpuBuf<f32>,
+        backward: bool,
+    ) -> Result<()> {
+        let (in_image, out_image) = (
+            spec.channels * spec.in_plane(),
+            spec.channels * spec.out_plane(),
+        );
+        let (from_image, to_image) = if backward {
+            (out_image, in_image)
+        } else {
+            (in_image, out_image)
+        };
+        self.pool_pieces(op, spec, |first, n, params| {
+            let from = self.slice(from, first * from_image, n * from_image)?;
+            let to = self.slice(to, first * to_image, n * to_image)?;
+            self.dispatch(Dispatch {
+                kernel: &shaders::AVG_POOL,
+                entry: if backward { "backward" } else { "forward" },
+                constants: &[
+                    ("WINDOW", spec.window as f64),
+                    ("STRIDE", spec.stride as f64),
+                    ("PADDING", spec.padding as f64),
+                ],
+                params: bytemuck::bytes_of(&params),
+                buffers: &[from.binding(), to.binding()],
+                workgroups: self.grid_1d(((n * to_image) as u64).div_ceil(WG))?,
+            })
+        })
+    }
+}
+
+/// Compiles the pooling pipelines of the common window, 2×2 with stride 2 (the window is a pipeline constant).
 pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
-    let spec = MaxPool2d::new(1, 1, (2, 2), 2);
+    let spec = Pool2d::new(1, 1, (2, 2), 2);
     let (x, y, arg) = (
         gpu.zeros::<f32>(4)?,
         gpu.zeros::<f32>(1)?,
         gpu.zeros::<u32>(1)?,
     );
     gpu.max_pool2d(&spec, &x, &y, &arg)?;
-    gpu.max_pool2d_backward(&spec, &y, &arg, &x)
+    gpu.max_pool2d_backward(&spec, &y, &arg, &x)?;
+    gpu.avg_pool2d(&spec, &x, &y)?;
+    gpu.avg_pool2d_backward(&spec, &y, &x)
 }
