@@ -161,5 +161,4 @@ fn warm_up_runs_every_pipeline_once() {
     assert!(took > std::time::Duration::ZERO);
     // Everything it recorded has run: nothing is left pending and the device reports no error.
     gpu.synchronize().unwrap();
-    assert!(!digits_tensor::warmup::WARM_UPS.is_empty());
 }

@@ -9,7 +9,7 @@ pub mod dense;
 pub mod dropout;
 pub mod pool;
 
-use crate::{Backend, ConvVariant, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
+use crate::{Backend, Cpu, Gemm, GemmOps, GemmVariant, Gpu, GpuBuf, Result};
 
 /// How close a GPU result must be to the CPU's: `|gpu - cpu| <= abs + rel * |cpu|` for every element.
 #[derive(Clone, Copy, Debug)]
@@ -301,34 +301,11 @@ pub fn check_gemm(gpu: &Gpu) -> Result<Vec<Report>> {
     Ok(reports)
 }
 
-/// Runs every conformance check on `gpu`.
+/// Runs every family's conformance checks on `gpu`.
 pub fn run_all(gpu: &Gpu) -> Result<Vec<Report>> {
-    let mut reports = check_gemm(gpu)?;
-    reports.push(dense::check_add(gpu)?);
-    reports.push(dense::check_scale(gpu)?);
-    reports.push(dense::check_relu(gpu)?);
-    reports.push(dense::check_relu_backward(gpu)?);
-    reports.push(dense::check_fill(gpu)?);
-    reports.push(dense::check_gather_normalize(gpu)?);
-    reports.push(dense::check_gather_labels(gpu)?);
-    reports.push(dense::check_sum_axis(gpu)?);
-    reports.push(dense::check_argmax(gpu)?);
-    reports.push(dense::check_softmax(gpu)?);
-    reports.push(dense::check_softmax_cross_entropy(gpu)?);
-    reports.push(dense::check_adam(gpu)?);
-    reports.push(dense::check_sgd(gpu)?);
-    for variant in ConvVariant::ALL {
-        reports.push(conv::check_conv2d(gpu, variant)?);
-        reports.push(conv::check_conv2d_backward_input(gpu, variant)?);
-        reports.push(conv::check_conv2d_backward_weight(gpu, variant)?);
+    let mut reports = Vec::new();
+    for family in crate::family::FAMILIES {
+        reports.extend((family.check)(gpu)?);
     }
-    reports.push(pool::check_max_pool2d(gpu)?);
-    reports.push(pool::check_avg_pool2d(gpu)?);
-    reports.push(dropout::check_dropout(gpu)?);
-    reports.push(augment::check_augment(gpu)?);
-    reports.push(augment::check_augment_identity(gpu)?);
-    reports.push(augment::check_augment_rotation(gpu)?);
-    reports.push(batch_norm::check_batch_norm(gpu)?);
-    reports.push(copy_rows::check_copy_rows(gpu)?);
     Ok(reports)
 }

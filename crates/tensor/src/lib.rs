@@ -22,10 +22,9 @@ pub mod conformance;
 pub mod cpu;
 mod element;
 mod error;
+pub mod family;
 pub mod gpu;
 pub mod ops;
-pub mod shaders;
-pub mod warmup;
 
 pub use backend::Backend;
 pub use cpu::{Cpu, CpuBuf};

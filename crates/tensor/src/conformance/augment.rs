@@ -166,3 +166,12 @@ pub fn check_augment_rotation(gpu: &Gpu) -> Result<Report> {
     }
     Ok(report)
 }
+
+/// The augmentation kernel: random transforms, the identity, a pure rotation.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![
+        check_augment(gpu)?,
+        check_augment_identity(gpu)?,
+        check_augment_rotation(gpu)?,
+    ])
+}

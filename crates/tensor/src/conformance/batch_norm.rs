@@ -153,3 +153,8 @@ pub fn check_batch_norm(gpu: &Gpu) -> Result<Report> {
     }
     Ok(report)
 }
+
+/// This family's checks.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![check_batch_norm(gpu)?])
+}

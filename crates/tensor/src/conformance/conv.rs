@@ -211,3 +211,14 @@ pub fn check_conv2d_backward_weight(gpu: &Gpu, variant: ConvVariant) -> Result<R
     }
     Ok(report)
 }
+
+/// Every convolution variant, forward and both gradients.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    let mut reports = Vec::new();
+    for variant in ConvVariant::ALL {
+        reports.push(check_conv2d(gpu, variant)?);
+        reports.push(check_conv2d_backward_input(gpu, variant)?);
+        reports.push(check_conv2d_backward_weight(gpu, variant)?);
+    }
+    Ok(reports)
+}

@@ -68,3 +68,8 @@ pub fn check_copy_rows(gpu: &Gpu) -> Result<Report> {
     }
     Ok(report)
 }
+
+/// This family's checks.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![check_copy_rows(gpu)?])
+}

@@ -581,3 +581,31 @@ pub fn check_sgd(gpu: &Gpu) -> Result<Report> {
     }
     Ok(report)
 }
+
+/// The elementwise family's checks: arithmetic, ReLU and its gradient, fill, both gathers.
+pub fn check_elementwise(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![
+        check_add(gpu)?,
+        check_scale(gpu)?,
+        check_relu(gpu)?,
+        check_relu_backward(gpu)?,
+        check_fill(gpu)?,
+        check_gather_normalize(gpu)?,
+        check_gather_labels(gpu)?,
+    ])
+}
+
+/// The reduction family's checks: sums along an axis, argmax, softmax and its cross-entropy.
+pub fn check_reduce(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![
+        check_sum_axis(gpu)?,
+        check_argmax(gpu)?,
+        check_softmax(gpu)?,
+        check_softmax_cross_entropy(gpu)?,
+    ])
+}
+
+/// The optimizers' checks.
+pub fn check_optim(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![check_adam(gpu)?, check_sgd(gpu)?])
+}

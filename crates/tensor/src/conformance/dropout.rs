@@ -95,3 +95,8 @@ fn check_statistics(report: &mut Report, spec: &Dropout, n: u32) {
         }
     }
 }
+
+/// This family's checks.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![check_dropout(gpu)?])
+}

@@ -158,3 +158,8 @@ pub fn check_avg_pool2d(gpu: &Gpu) -> Result<Report> {
     }
     Ok(report)
 }
+
+/// Max and average pooling.
+pub fn check(gpu: &Gpu) -> Result<Vec<Report>> {
+    Ok(vec![check_max_pool2d(gpu)?, check_avg_pool2d(gpu)?])
+}

@@ -35,35 +35,18 @@ macro_rules! uniform_layout {
 }
 pub(crate) use uniform_layout;
 
-/// Every uniform struct's layout.
+/// Every uniform struct's layout, family by family.
+#[cfg(test)]
 fn all() -> Vec<UniformLayout> {
-    vec![
-        crate::ops::augment::augment_uniform(),
-        crate::ops::batch_norm::batch_norm_uniform(),
-        crate::ops::conv::direct_uniform(),
-        crate::ops::conv::weight_grad_uniform(),
-        crate::ops::conv::layout_uniform(),
-        crate::ops::conv::texture_uniform(),
-        crate::ops::conv::texture_layout_uniform(),
-        crate::ops::conv::texture_weight_grad_uniform(),
-        crate::ops::copy_rows::copy_rows_uniform(),
-        crate::ops::dropout::dropout_uniform(),
-        crate::ops::elementwise::elementwise_uniform(),
-        crate::ops::elementwise::gather_uniform(),
-        crate::ops::gemm::gemm_uniform(),
-        crate::ops::optim::adam_uniform(),
-        crate::ops::optim::sgd_uniform(),
-        crate::ops::pool::pool_uniform(),
-        crate::ops::reduce::sum_uniform(),
-        crate::ops::reduce::row_uniform(),
-        crate::ops::reduce::loss_uniform(),
-    ]
+    crate::family::FAMILIES
+        .iter()
+        .flat_map(|family| (family.uniforms)())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::all;
-    use crate::shaders;
 
     /// A WGSL struct member: name, byte offset, scalar kind.
     type Member = (String, u32, naga::ScalarKind);
@@ -98,7 +81,7 @@ mod tests {
     #[test]
     fn every_uniform_struct_matches_its_rust_twin() {
         let layouts = all();
-        for kernel in shaders::ALL {
+        for kernel in crate::family::kernels() {
             let Some((span, members)) = reflect(kernel.source) else {
                 continue;
             };
@@ -109,7 +92,7 @@ mod tests {
             assert_eq!(
                 twins.len(),
                 1,
-                "shaders/{}.wgsl needs one Rust twin in gpu/uniform.rs",
+                "shaders/{}.wgsl needs one Rust twin in its family's uniforms",
                 kernel.name
             );
             let twin = twins[0];

@@ -27,7 +27,7 @@ use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::dropout::random_unit;
 use crate::ops::elementwise::WG_1D;
-use crate::{Backend, Result, TensorError, shaders};
+use crate::{Backend, Result, TensorError};
 
 /// A random affine transform per image, seeded by a counter-based hash of (seed, stream, image).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -316,7 +316,7 @@ impl AugmentOps for Gpu {
                 _pad: 0,
             };
             self.dispatch(Dispatch {
-                kernel: &shaders::AUGMENT,
+                kernel: &AUGMENT,
                 entry: "main",
                 constants: &[],
                 params: bytemuck::bytes_of(&params),
@@ -375,3 +375,13 @@ mod tests {
         }
     }
 }
+
+crate::family::family!(
+    "augment",
+    kernels: [
+        AUGMENT => "augment",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::augment::check,
+    uniforms: [augment_uniform],
+);

@@ -32,7 +32,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::elementwise::WG_1D;
-use crate::{Backend, Result, shaders};
+use crate::{Backend, Result};
 
 /// The shape and constants of a batch normalisation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -452,7 +452,7 @@ impl BatchNormOps for Gpu {
         let params = BatchNormParams::new(spec, false);
         dispatch(
             self,
-            &shaders::BATCH_NORM_REDUCE,
+            &BATCH_NORM_REDUCE,
             "stats",
             &params,
             &[x, mean, inv_std, running_mean, running_var],
@@ -460,7 +460,7 @@ impl BatchNormOps for Gpu {
         )?;
         dispatch(
             self,
-            &shaders::BATCH_NORM,
+            &BATCH_NORM,
             "normalize",
             &params,
             &[x, mean, inv_std, gamma, beta, y],
@@ -481,7 +481,7 @@ impl BatchNormOps for Gpu {
         check_gpu_limits(self, "batch_norm_eval", spec)?;
         dispatch(
             self,
-            &shaders::BATCH_NORM,
+            &BATCH_NORM,
             "normalize",
             &BatchNormParams::new(spec, true),
             &[x, running_mean, running_var, gamma, beta, y],
@@ -504,7 +504,7 @@ impl BatchNormOps for Gpu {
         let params = BatchNormParams::new(spec, false);
         dispatch(
             self,
-            &shaders::BATCH_NORM_REDUCE,
+            &BATCH_NORM_REDUCE,
             "backward_sums",
             &params,
             &[x, mean, inv_std, dgamma, dbeta, dy],
@@ -513,7 +513,7 @@ impl BatchNormOps for Gpu {
         if let Some(dx) = dx {
             dispatch(
                 self,
-                &shaders::BATCH_NORM,
+                &BATCH_NORM,
                 "backward_input",
                 &params,
                 &[x, mean, inv_std, gamma, dy, dx, dgamma, dbeta],
@@ -548,3 +548,14 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
         Some(&dx),
     )
 }
+
+crate::family::family!(
+    "batch_norm",
+    kernels: [
+        BATCH_NORM => "batch_norm",
+        BATCH_NORM_REDUCE => "batch_norm_reduce",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::batch_norm::check,
+    uniforms: [batch_norm_uniform],
+);

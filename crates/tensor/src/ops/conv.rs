@@ -43,7 +43,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Binding, Dispatch, Gpu, GpuBuf};
 use crate::ops::gemm::sgemm;
-use crate::{Backend, Element, ElementwiseOps, Result, TensorError, shaders};
+use crate::{Backend, Element, ElementwiseOps, Result, TensorError};
 
 /// A convolution of `[batch, in_channels, height, width]` by weights `[out_channels, in_channels, kh, kw]`
 /// (PyTorch's layout), giving `[batch, out_channels, out_height, out_width]`.
@@ -772,7 +772,7 @@ impl Gpu {
             transposed: u32::from(d.transposed),
         };
         self.dispatch(Dispatch {
-            kernel: &shaders::CONV2D_LAYOUT,
+            kernel: &CONV2D_LAYOUT,
             entry: "main",
             constants: &[],
             params: bytemuck::bytes_of(&layout),
@@ -824,7 +824,7 @@ impl Gpu {
                     };
                     let w = self.slice(&relaid, (group * windows + window) * block, WINDOW)?;
                     self.dispatch(Dispatch {
-                        kernel: &shaders::CONV2D,
+                        kernel: &CONV2D,
                         entry,
                         constants: &[("DILATION", d.dilation as f64)],
                         params: bytemuck::bytes_of(&params),
@@ -1093,7 +1093,7 @@ impl Gpu {
         let g = TextureGeometry::of(d);
         let weights = self.scratch_texture("conv2d weights", g.weights_w, g.weights_h)?;
         self.dispatch(Dispatch {
-            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+            kernel: &CONV2D_TEXTURE_LAYOUT,
             entry: "weights",
             constants: &[],
             params: bytemuck::bytes_of(&TextureLayoutParams::new(d, &g, 0)),
@@ -1141,7 +1141,7 @@ impl Gpu {
             // Without a bias, the input stands in for the unused binding (the flag keeps it unread).
             let b = bias.unwrap_or(&x);
             self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_TEXTURE,
+                kernel: &CONV2D_TEXTURE,
                 entry: "main",
                 constants: &[],
                 params: bytemuck::bytes_of(&params),
@@ -1170,7 +1170,7 @@ impl Gpu {
         let height = images * g.image_h;
         let padded = self.scratch_texture(role, g.image_w * g.quads, height)?;
         self.dispatch(Dispatch {
-            kernel: &shaders::CONV2D_TEXTURE_LAYOUT,
+            kernel: &CONV2D_TEXTURE_LAYOUT,
             entry: "input",
             constants: &[("DILATION", d.dilation as f64)],
             params: bytemuck::bytes_of(&TextureLayoutParams::new(d, g, images)),
@@ -1378,7 +1378,7 @@ impl Gpu {
             }
             match variant {
                 ConvVariant::Direct => self.dispatch(Dispatch {
-                    kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
+                    kernel: &CONV2D_BACKWARD_WEIGHT,
                     entry: "partial",
                     constants: &[],
                     params: bytemuck::bytes_of(&params),
@@ -1406,7 +1406,7 @@ impl Gpu {
                         _pad: [0; 2],
                     };
                     self.dispatch(Dispatch {
-                        kernel: &shaders::CONV2D_TEXTURE_BACKWARD_WEIGHT,
+                        kernel: &CONV2D_TEXTURE_BACKWARD_WEIGHT,
                         entry: "partial",
                         constants: &[],
                         params: bytemuck::bytes_of(&texture_params),
@@ -1424,7 +1424,7 @@ impl Gpu {
                 }
             }
             self.dispatch(Dispatch {
-                kernel: &shaders::CONV2D_BACKWARD_WEIGHT,
+                kernel: &CONV2D_BACKWARD_WEIGHT,
                 entry: "reduce",
                 constants: &[],
                 params: bytemuck::bytes_of(&params),
@@ -1455,3 +1455,18 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     }
     Ok(())
 }
+
+crate::family::family!(
+    "conv",
+    kernels: [
+        CONV2D => "conv2d",
+        CONV2D_LAYOUT => "conv2d_layout",
+        CONV2D_TEXTURE => "conv2d_texture",
+        CONV2D_TEXTURE_LAYOUT => "conv2d_texture_layout",
+        CONV2D_TEXTURE_BACKWARD_WEIGHT => "conv2d_texture_backward_weight",
+        CONV2D_BACKWARD_WEIGHT => "conv2d_backward_weight",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::conv::check,
+    uniforms: [direct_uniform, weight_grad_uniform, layout_uniform, texture_uniform, texture_layout_uniform, texture_weight_grad_uniform],
+);

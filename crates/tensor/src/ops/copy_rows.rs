@@ -18,7 +18,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::shape_error;
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::elementwise::WG_1D;
-use crate::{Backend, Result, shaders};
+use crate::{Backend, Result};
 
 /// `dst[r·dst_stride + dst_offset + j] = src[r·src_stride + src_offset + j]` for `r < rows`, `j < len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl CopyRowsOps for Gpu {
             _pad: [0; 2],
         };
         self.dispatch(Dispatch {
-            kernel: &shaders::COPY_ROWS,
+            kernel: &COPY_ROWS,
             entry: "main",
             constants: &[],
             params: bytemuck::bytes_of(&params),
@@ -147,3 +147,13 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     };
     gpu.copy_rows(&spec, &src, &dst)
 }
+
+crate::family::family!(
+    "copy_rows",
+    kernels: [
+        COPY_ROWS => "copy_rows",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::copy_rows::check,
+    uniforms: [copy_rows_uniform],
+);

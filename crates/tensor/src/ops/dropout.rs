@@ -20,7 +20,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::elementwise::{WG_1D, chunks};
-use crate::{Backend, Result, shaders};
+use crate::{Backend, Result};
 
 /// Drops each element with probability `rate` and scales the kept ones by `1 / (1 - rate)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -183,7 +183,7 @@ fn gpu_dropout(
             scale: spec.scale(),
         };
         gpu.dispatch(Dispatch {
-            kernel: &shaders::DROPOUT,
+            kernel: &DROPOUT,
             entry: "main",
             constants: &[],
             params: bytemuck::bytes_of(&params),
@@ -251,3 +251,13 @@ mod tests {
         assert!((0..1000).all(|i| spec(0.0).keeps(i)));
     }
 }
+
+crate::family::family!(
+    "dropout",
+    kernels: [
+        DROPOUT => "dropout",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::dropout::check,
+    uniforms: [dropout_uniform],
+);

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf, Kernel};
-use crate::{Backend, Element, Result, TensorError, shaders};
+use crate::{Backend, Element, Result, TensorError};
 
 /// Gathers a batch from a dataset that lives on the device: rows `indices[index_offset .. index_offset + count]`
 /// of `data` (each `row_len` bytes), written as `x * scale + shift` in f32.
@@ -350,7 +350,7 @@ impl Gpu {
         limit: usize,
     ) -> Result<()> {
         self.dispatch_1d(
-            &shaders::ELEMENTWISE,
+            &ELEMENTWISE,
             entries,
             buffers,
             limit,
@@ -409,7 +409,7 @@ impl Gpu {
                 shift: spec.shift,
             };
             self.dispatch(Dispatch {
-                kernel: &shaders::GATHER,
+                kernel: &GATHER,
                 entry,
                 constants: &[],
                 params: bytemuck::bytes_of(&params),
@@ -586,3 +586,39 @@ mod tests {
         assert_eq!(gpu.download(&bufs[0]).unwrap(), whole[0]);
     }
 }
+
+/// Both forms (vec4 and single float) of each elementwise kernel, and both gathers.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    // Five elements: one vec4 and one single float, so both forms of each kernel compile.
+    let (a, b, out) = (
+        gpu.zeros::<f32>(5)?,
+        gpu.zeros::<f32>(5)?,
+        gpu.zeros::<f32>(5)?,
+    );
+    gpu.add(&a, &b, &out)?;
+    gpu.scale(&a, 2.0, &out)?;
+    gpu.relu(&a, &out)?;
+    gpu.relu_backward(&a, &b, &out)?;
+    gpu.fill(&out, 1.0)?;
+    let spec = Gather {
+        row_len: 1,
+        index_offset: 0,
+        count: 4,
+        scale: 1.0,
+        shift: 0.0,
+    };
+    let (data, indices) = (gpu.zeros::<u8>(4)?, gpu.zeros::<u32>(4)?);
+    gpu.gather_normalize(&spec, &data, &indices, &gpu.zeros::<f32>(4)?)?;
+    gpu.gather_labels(&spec, &data, &indices, &gpu.zeros::<u32>(4)?)
+}
+
+crate::family::family!(
+    "elementwise",
+    kernels: [
+        ELEMENTWISE => "elementwise",
+        GATHER => "gather",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::dense::check_elementwise,
+    uniforms: [elementwise_uniform, gather_uniform],
+);

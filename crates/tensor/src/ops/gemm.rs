@@ -3,7 +3,7 @@
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
-use crate::{Backend, Result, shaders};
+use crate::{Backend, Result};
 
 use rayon::prelude::*;
 
@@ -310,10 +310,10 @@ impl Gpu {
                     spec.m.div_ceil(8 * 16) as u32,
                     1,
                 ];
-                (&shaders::GEMM_VEC4, entry, groups)
+                (&GEMM_VEC4, entry, groups)
             }
             GemmVariant::Scalar => (
-                &shaders::GEMM_SCALAR,
+                &GEMM_SCALAR,
                 "main",
                 [
                     spec.n.div_ceil(8 * 4) as u32,
@@ -322,7 +322,7 @@ impl Gpu {
                 ],
             ),
             GemmVariant::Tiled => (
-                &shaders::GEMM_TILED,
+                &GEMM_TILED,
                 "main",
                 [spec.n.div_ceil(64) as u32, spec.m.div_ceil(64) as u32, 1],
             ),
@@ -405,3 +405,35 @@ impl GemmOps for Gpu {
         self.gemm_with(GemmVariant::pick(self, spec), spec, a, b, bias, c)
     }
 }
+
+/// The GEMM pipelines that [`crate::GemmVariant::pick`] uses on this device: every form, on a shape the vec4
+/// kernel takes and on one it does not.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    for (m, n, k) in [(8, 8, 8), (3, 5, 7)] {
+        for spec in [
+            Gemm::new(m, n, k),
+            Gemm::new(m, n, k).transpose_a(),
+            Gemm::new(m, n, k).transpose_b(),
+        ] {
+            let (a, b, c) = (
+                gpu.zeros::<f32>(m * k)?,
+                gpu.zeros::<f32>(k * n)?,
+                gpu.zeros::<f32>(m * n)?,
+            );
+            gpu.gemm(&spec, &a, &b, None, &c)?;
+        }
+    }
+    Ok(())
+}
+
+crate::family::family!(
+    "gemm",
+    kernels: [
+        GEMM_VEC4 => "gemm_vec4",
+        GEMM_SCALAR => "gemm_scalar",
+        GEMM_TILED => "gemm_tiled",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::check_gemm,
+    uniforms: [gemm_uniform],
+);

@@ -1,17 +1,6 @@
 //! Kernel families. Each module holds a spec type, a trait with the operation, the CPU implementation
 //! (the reference) and the GPU implementation (which records WGSL dispatches).
 
-pub mod augment;
-pub mod batch_norm;
-pub mod conv;
-pub mod copy_rows;
-pub mod dropout;
-pub mod elementwise;
-pub mod gemm;
-pub mod optim;
-pub mod pool;
-pub mod reduce;
-
 pub use augment::{Augment, AugmentOps};
 pub use batch_norm::{BatchNorm, BatchNormOps};
 pub use conv::{Conv2d, ConvOps, ConvVariant};
@@ -23,31 +12,35 @@ pub use optim::{AdamStep, OptimOps, SgdStep};
 pub use pool::{Pool2d, PoolOps};
 pub use reduce::{ReduceOps, SoftmaxCrossEntropy};
 
-/// Every operation a network needs; implemented by [`crate::Cpu`] and [`crate::Gpu`].
-pub trait Ops:
-    GemmOps
-    + ElementwiseOps
-    + ReduceOps
-    + OptimOps
-    + ConvOps
-    + PoolOps
-    + DropoutOps
-    + AugmentOps
-    + BatchNormOps
-    + CopyRowsOps
-{
+/// The kernel families, one line each: the module, and the trait with its operations. This declares the
+/// modules, makes [`Ops`] the sum of the traits and lists the modules' registrations in [`FAMILIES`].
+macro_rules! families {
+    ($($module:ident: $ops:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// Every operation a network needs; implemented by [`crate::Cpu`] and [`crate::Gpu`].
+        pub trait Ops
+        where
+            $(Self: $ops,)+
+        {
+        }
+
+        impl<B> Ops for B where $(B: $ops,)+ {}
+
+        /// Every kernel family's registration (see [`crate::family`]).
+        pub static FAMILIES: &[&crate::family::Family] = &[$(&$module::FAMILY),+];
+    };
 }
 
-impl<B> Ops for B where
-    B: GemmOps
-        + ElementwiseOps
-        + ReduceOps
-        + OptimOps
-        + ConvOps
-        + PoolOps
-        + DropoutOps
-        + AugmentOps
-        + BatchNormOps
-        + CopyRowsOps
-{
+families! {
+    gemm: GemmOps,
+    elementwise: ElementwiseOps,
+    reduce: ReduceOps,
+    optim: OptimOps,
+    conv: ConvOps,
+    pool: PoolOps,
+    dropout: DropoutOps,
+    augment: AugmentOps,
+    batch_norm: BatchNormOps,
+    copy_rows: CopyRowsOps,
 }

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::check_len;
 use crate::gpu::{Gpu, GpuBuf};
-use crate::{Backend, Result, shaders};
+use crate::{Backend, Result};
 
 /// One Adam step as Keras defines it (defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7):
 /// `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`, `α = lr·sqrt(1-β2^t)/(1-β1^t)`, `p -= α·m/(sqrt(v)+ε)`.
@@ -251,7 +251,7 @@ impl Gpu {
         )?;
         let buffers = [params, grads, m, v];
         self.dispatch_1d(
-            &shaders::ADAM,
+            &ADAM,
             ["main4", "main"],
             &buffers,
             limit,
@@ -286,7 +286,7 @@ impl OptimOps for Gpu {
         )?;
         let limit = self.max_binding_elements::<f32>();
         self.dispatch_1d(
-            &shaders::SGD,
+            &SGD,
             ["main4", "main"],
             &[params, grads, velocity],
             limit,
@@ -294,3 +294,28 @@ impl OptimOps for Gpu {
         )
     }
 }
+
+/// Both optimizers' kernels.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    // One vec4 and one single float, as for the elementwise kernels.
+    let [p, g, m, v] = [0; 4].map(|_| gpu.zeros::<f32>(5));
+    let (p, g, m, v) = (p?, g?, m?, v?);
+    gpu.adam(&AdamStep::default(), &p, &g, &m, &v)?;
+    let hp = SgdStep {
+        lr: 0.01,
+        momentum: 0.9,
+        nesterov: false,
+    };
+    gpu.sgd(&hp, &p, &g, &v)
+}
+
+crate::family::family!(
+    "optim",
+    kernels: [
+        ADAM => "adam",
+        SGD => "sgd",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::dense::check_optim,
+    uniforms: [adam_uniform, sgd_uniform],
+);

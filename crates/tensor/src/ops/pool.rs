@@ -23,7 +23,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
 use crate::ops::conv::images_per_piece;
-use crate::{Backend, Result, TensorError, shaders};
+use crate::{Backend, Result, TensorError};
 
 /// Pooling of `[batch, channels, height, width]` with a square window, giving
 /// `[batch, channels, (height + 2·padding - window) / stride + 1, …]` (Keras "valid" without padding; with
@@ -497,7 +497,7 @@ impl PoolOps for Gpu {
             let y = self.slice(out, first * out_image, n * out_image)?;
             let arg = self.slice(argmax, first * out_image, n * out_image)?;
             self.dispatch(Dispatch {
-                kernel: &shaders::MAXPOOL,
+                kernel: &MAXPOOL,
                 entry: "forward",
                 constants: &[
                     ("WINDOW", spec.window as f64),
@@ -533,7 +533,7 @@ impl PoolOps for Gpu {
             let arg = self.slice(argmax, first * out_image, n * out_image)?;
             let dx = self.slice(grad_in, first * in_image, n * in_image)?;
             self.dispatch(Dispatch {
-                kernel: &shaders::MAXPOOL,
+                kernel: &MAXPOOL,
                 entry: "backward",
                 constants: &[
                     ("WINDOW", spec.window as f64),
@@ -585,7 +585,7 @@ impl Gpu {
             let from = self.slice(from, first * from_image, n * from_image)?;
             let to = self.slice(to, first * to_image, n * to_image)?;
             self.dispatch(Dispatch {
-                kernel: &shaders::AVG_POOL,
+                kernel: &AVG_POOL,
                 entry: if backward { "backward" } else { "forward" },
                 constants: &[
                     ("WINDOW", spec.window as f64),
@@ -613,3 +613,14 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     gpu.avg_pool2d(&spec, &x, &y)?;
     gpu.avg_pool2d_backward(&spec, &y, &x)
 }
+
+crate::family::family!(
+    "pool",
+    kernels: [
+        MAXPOOL => "maxpool",
+        AVG_POOL => "avg_pool",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::pool::check,
+    uniforms: [pool_uniform],
+);

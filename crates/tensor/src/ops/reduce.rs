@@ -7,7 +7,7 @@ use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf, Kernel};
 use crate::ops::elementwise::WG_1D;
-use crate::{Backend, Element, Result, TensorError, shaders};
+use crate::{Backend, Element, Result, TensorError};
 
 /// Softmax cross-entropy over `rows` rows of `classes` logits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -406,7 +406,7 @@ impl ReduceOps for Gpu {
             ("per_output", (outputs as u64).div_ceil(WG_1D))
         };
         self.dispatch(Dispatch {
-            kernel: &shaders::REDUCE_SUM,
+            kernel: &REDUCE_SUM,
             entry,
             constants: &[],
             params: bytemuck::bytes_of(&params),
@@ -423,7 +423,7 @@ impl ReduceOps for Gpu {
         out: &GpuBuf<u32>,
     ) -> Result<()> {
         check_rows("argmax_rows", x.len(), rows, cols, out.len(), rows)?;
-        self.per_row(&shaders::ARGMAX, x, rows, cols, out)
+        self.per_row(&ARGMAX, x, rows, cols, out)
     }
 
     fn softmax(
@@ -434,7 +434,7 @@ impl ReduceOps for Gpu {
         out: &GpuBuf<f32>,
     ) -> Result<()> {
         check_rows("softmax", logits.len(), rows, cols, out.len(), rows * cols)?;
-        self.per_row(&shaders::SOFTMAX, logits, rows, cols, out)
+        self.per_row(&SOFTMAX, logits, rows, cols, out)
     }
 
     fn softmax_cross_entropy(
@@ -467,7 +467,7 @@ impl ReduceOps for Gpu {
         };
         // One workgroup: the batch's loss is summed in one fixed tree (see the shader).
         self.dispatch(Dispatch {
-            kernel: &shaders::SOFTMAX_CROSS_ENTROPY,
+            kernel: &SOFTMAX_CROSS_ENTROPY,
             entry,
             constants: &[],
             params: bytemuck::bytes_of(&params),
@@ -476,3 +476,36 @@ impl ReduceOps for Gpu {
         })
     }
 }
+
+/// Both summation strategies, and each row kernel.
+pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
+    // A short axis and a long one: the two summation strategies.
+    for shape in [[1, 2, 2], [1, 1024, 1]] {
+        let x = gpu.zeros::<f32>(shape.iter().product())?;
+        gpu.sum_axis(&x, shape, false, &gpu.zeros::<f32>(shape[0] * shape[2])?)?;
+    }
+    let (logits, out) = (gpu.zeros::<f32>(4)?, gpu.zeros::<f32>(4)?);
+    gpu.argmax_rows(&logits, 2, 2, &gpu.zeros::<u32>(2)?)?;
+    gpu.softmax(&logits, 2, 2, &out)?;
+    let spec = SoftmaxCrossEntropy {
+        rows: 2,
+        classes: 2,
+        grad_scale: 0.5,
+    };
+    let (labels, stats) = (gpu.zeros::<u32>(2)?, gpu.zeros::<f32>(2)?);
+    gpu.softmax_cross_entropy(&spec, &logits, &labels, Some(&out), &stats)?;
+    gpu.softmax_cross_entropy(&spec, &logits, &labels, None, &stats)
+}
+
+crate::family::family!(
+    "reduce",
+    kernels: [
+        REDUCE_SUM => "reduce_sum",
+        ARGMAX => "argmax",
+        SOFTMAX => "softmax",
+        SOFTMAX_CROSS_ENTROPY => "softmax_cross_entropy",
+    ],
+    warm_up: warm_up,
+    check: crate::conformance::dense::check_reduce,
+    uniforms: [sum_uniform, row_uniform, loss_uniform],
+);
