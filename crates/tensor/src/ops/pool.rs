@@ -138,12 +138,11 @@ impl Pool2d {
     }
 
     fn check(&self, op: &'static str, input: usize, output: usize, argmax: usize) -> Result<()> {
-        self.validate(op)?;
-        check_len(op, "input", input, self.input_len())?;
-        check_len(op, "output", output, self.output_len())?;
+        self.check_avg(op, input, output)?;
         check_len(op, "argmax", argmax, self.output_len())
     }
 
+    /// The checks of average pooling, which keeps no argmax.
     fn check_avg(&self, op: &'static str, input: usize, output: usize) -> Result<()> {
         self.validate(op)?;
         check_len(op, "input", input, self.input_len())?;
@@ -208,33 +207,35 @@ fn keep_max(best: &mut usize, best_value: &mut f32, i: usize, v: f32) {
     *best_value = if better { v } else { *best_value };
 }
 
-/// One plane of a padded pooling: the window's taps in row-major order, those outside the input skipped (the
-/// border is -∞), the first maximum winning ties, as on the GPU.
+/// The in-plane indices of the taps of output `(oy, ox)`'s window that lie inside the input, in row-major
+/// order (with padding, the taps outside are skipped: -∞ for the maximum, zeros for the average).
+fn window_taps(spec: &Pool2d, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+    let inside = move |o: usize, k: usize, len: usize| {
+        (o * spec.stride + k)
+            .checked_sub(spec.padding)
+            .filter(|&i| i < len)
+    };
+    (0..spec.window)
+        .filter_map(move |wy| inside(oy, wy, spec.height))
+        .flat_map(move |iy| {
+            (0..spec.window)
+                .filter_map(move |wx| inside(ox, wx, spec.width))
+                .map(move |ix| iy * spec.width + ix)
+        })
+}
+
+/// One plane of a padded pooling: the window's taps inside the input in row-major order, the first maximum
+/// winning ties, as on the GPU.
 fn padded_plane(spec: &Pool2d, x: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
-    let (oh, ow, h, w) = (spec.out_height(), spec.out_width(), spec.height, spec.width);
-    for oy in 0..oh {
+    let ow = spec.out_width();
+    for oy in 0..spec.out_height() {
         for ox in 0..ow {
             let (mut best, mut best_value) = (usize::MAX, f32::NEG_INFINITY);
-            for wy in 0..spec.window {
-                let Some(iy) = (oy * spec.stride + wy)
-                    .checked_sub(spec.padding)
-                    .filter(|&iy| iy < h)
-                else {
-                    continue;
-                };
-                for wx in 0..spec.window {
-                    let Some(ix) = (ox * spec.stride + wx)
-                        .checked_sub(spec.padding)
-                        .filter(|&ix| ix < w)
-                    else {
-                        continue;
-                    };
-                    let i = base + iy * w + ix;
-                    if best == usize::MAX {
-                        (best, best_value) = (i, x[i]);
-                    } else {
-                        keep_max(&mut best, &mut best_value, i, x[i]);
-                    }
+            for i in window_taps(spec, oy, ox).map(|i| base + i) {
+                if best == usize::MAX {
+                    (best, best_value) = (i, x[i]);
+                } else {
+                    keep_max(&mut best, &mut best_value, i, x[i]);
                 }
             }
             y[oy * ow + ox] = best_value;
@@ -354,30 +355,14 @@ impl PoolOps for Cpu {
         let x = input.read();
         let x: &[f32] = &x;
         let mut y = out.write();
-        let (h, w, oh, ow) = (spec.height, spec.width, spec.out_height(), spec.out_width());
+        let (in_plane, oh, ow) = (spec.in_plane(), spec.out_height(), spec.out_width());
         let scale = 1.0 / (spec.window * spec.window) as f32;
         let plane = |(p, y): (usize, &mut [f32])| {
-            let x = &x[p * h * w..][..h * w];
+            let x = &x[p * in_plane..][..in_plane];
             for oy in 0..oh {
                 for ox in 0..ow {
                     // The taps inside the input, row-major, as the GPU adds them.
-                    let mut sum = 0.0f32;
-                    for wy in 0..spec.window {
-                        let Some(iy) = (oy * spec.stride + wy)
-                            .checked_sub(spec.padding)
-                            .filter(|&iy| iy < h)
-                        else {
-                            continue;
-                        };
-                        for wx in 0..spec.window {
-                            if let Some(ix) = (ox * spec.stride + wx)
-                                .checked_sub(spec.padding)
-                                .filter(|&ix| ix < w)
-                            {
-                                sum += x[iy * w + ix];
-                            }
-                        }
-                    }
+                    let sum: f32 = window_taps(spec, oy, ox).map(|i| x[i]).sum();
                     y[oy * ow + ox] = sum * scale;
                 }
             }
