@@ -18,7 +18,8 @@ use crate::train::{EpochStats, TrainConfig, Trainer};
 
 /// Metadata key holding [`CheckpointMeta`] as JSON.
 const CHECKPOINT_KEY: &str = "digits.checkpoint";
-/// Tensor name prefixes: optimizer state `optimizer.<state>.<param>`, best weights `best.<param>`.
+/// Tensor name prefixes: optimizer state `optimizer.<state>.<param>`, the best epoch's weights and running
+/// state `best.<param>`.
 const BEST_PREFIX: &str = "best.";
 
 /// The run's position, stored as JSON.
@@ -61,7 +62,7 @@ impl<B: Ops> Trainer<B> {
             file.add_arena(slots, &b.download(state)?, &format!("optimizer.{name}."));
         }
         if let Some(best) = &self.best {
-            file.add_arena(slots, &b.download(best)?, BEST_PREFIX);
+            self.model.add_snapshot_to(best, &mut file, BEST_PREFIX)?;
         }
         let (train_len, validation_len) = self.data_lens();
         let meta = CheckpointMeta {
@@ -128,7 +129,7 @@ impl<B: Ops> Trainer<B> {
             backend.write(state, &file.arena(&slots, &format!("optimizer.{name}."))?)?;
         }
         if file.has_tensor(&format!("{BEST_PREFIX}{}", slots[0].name)) {
-            trainer.best = Some(backend.upload(&file.arena(&slots, BEST_PREFIX)?)?);
+            trainer.best = Some(trainer.model.read_snapshot(&file, BEST_PREFIX)?);
         }
         trainer.optimizer.step = meta.optimizer_step;
         trainer.lr = meta.lr;

@@ -84,6 +84,45 @@ impl ModelFile {
         }
     }
 
+    /// Adds a count under each of `names` (`prefix` + name), as the int64 scalar PyTorch writes for
+    /// `num_batches_tracked`.
+    pub fn add_counters(&mut self, names: &[String], count: u64, prefix: &str) {
+        let value = i64::try_from(count).unwrap_or(i64::MAX);
+        for name in names {
+            self.tensors.push(Stored {
+                name: format!("{prefix}{name}"),
+                dtype: Dtype::I64,
+                shape: Vec::new(),
+                data: value.to_le_bytes().to_vec(),
+            });
+        }
+    }
+
+    /// The count stored under the first of `names` (`prefix` + name) the file holds, or 0 when it holds none
+    /// (a model without such layers, or one written before they were counted).
+    pub fn counter(&self, names: &[String], prefix: &str) -> Result<u64> {
+        let Some((name, t)) = names.iter().find_map(|n| {
+            let name = format!("{prefix}{n}");
+            let t = self.tensors.iter().find(|t| t.name == name)?;
+            Some((name, t))
+        }) else {
+            return Ok(0);
+        };
+        let corrupt = |detail: String| NnError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("tensor `{name}` {detail}"),
+        };
+        let bytes = <[u8; 8]>::try_from(t.data.as_slice());
+        match (t.dtype, t.shape.as_slice(), bytes) {
+            (Dtype::I64, [] | [1], Ok(bytes)) => u64::try_from(i64::from_le_bytes(bytes))
+                .map_err(|_| corrupt("is a negative count".into())),
+            _ => Err(corrupt(format!(
+                "is {:?} {:?}, expected an I64 scalar (a count)",
+                t.dtype, t.shape
+            ))),
+        }
+    }
+
     /// Writes the file atomically: readers see the old file or the new one, never a partial one.
     pub fn write(&self, path: &Path) -> Result<()> {
         let views = self

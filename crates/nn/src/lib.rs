@@ -48,6 +48,8 @@
 //!     pub fn load_weights(&mut self, path: &Path) -> Result<()>; // same architecture required (typed errors)
 //!     pub fn spec(&self) -> &ModelSpec; pub fn backend(&self) -> &B; pub fn param_count(&self) -> usize;
 //!     pub fn weights(&self) -> Result<Vec<NamedTensor>>;         // host copies, PyTorch names and layouts
+//!     pub fn running_state(&self) -> Result<Vec<NamedTensor>>;   // BatchNorm running_mean/var, likewise
+//!     pub fn batches_tracked(&self) -> u64;                       // training batches seen (num_batches_tracked)
 //!     pub fn evaluate(&mut self, data: &DeviceDataset<B>, options: &EvalOptions) -> Result<Evaluation>;
 //!     pub fn predict(&mut self, pixels: &[u8]) -> Result<Predictions>; // images, u8, input-sized each
 //! }
@@ -139,6 +141,11 @@
 //! `0.weight [32,1,3,3]`, `0.bias [32]`, `3.weight [64,32,3,3]`, `3.bias [64]`, `7.weight [128,1600]`,
 //! `7.bias [128]`, `10.weight [10,128]`, `10.bias [10]`; convolution weights are `[out, in, kh, kw]`, dense
 //! weights `[out, in]`, and `Flatten` flattens NCHW, so `model.load_state_dict` takes the tensors unchanged.
+//!
+//! A node given a `name` names its tensors by it instead (`block1.conv.weight`), as a PyTorch module holding
+//! submodules of those names would. A `batch_norm` holds `weight` (gamma), `bias` (beta), `running_mean`,
+//! `running_var` and `num_batches_tracked` (an int64 scalar, the training batches it has seen), the five
+//! tensors of PyTorch's `BatchNorm2d`/`BatchNorm1d`, so a strict `load_state_dict` accepts the file.
 //!
 //! # Reproducibility
 //!

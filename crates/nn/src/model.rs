@@ -102,6 +102,10 @@ pub struct Sequential<B: Ops> {
     pub(crate) grads: B::Buf<f32>,
     /// Running state (never touched by the optimizer), `running_slots` giving each tensor's place.
     pub(crate) running: B::Buf<f32>,
+    /// The `num_batches_tracked` tensor names of the layers that count training batches.
+    batch_counters: Vec<String>,
+    /// Training batches the running state has seen (every counting layer sees every batch).
+    pub(crate) batches_tracked: u64,
     eval_ws: Option<Workspace<B>>,
 }
 
@@ -111,7 +115,7 @@ impl<B: Ops> Sequential<B> {
     pub fn new(backend: &B, spec: ModelSpec, seed: u64) -> Result<Self> {
         let slots = Slots::new(&spec, backend.view_alignment::<f32>())?;
         let (trainable, running) = slots.initial(seed);
-        Self::with_arenas(backend, spec, slots, &trainable, &running)
+        Self::with_arenas(backend, spec, slots, &trainable, &running, 0)
     }
 
     /// Builds the graph over arenas holding `trainable` and `running`.
@@ -121,6 +125,7 @@ impl<B: Ops> Sequential<B> {
         slots: Slots,
         trainable: &[f32],
         running: &[f32],
+        batches_tracked: u64,
     ) -> Result<Self> {
         let params = backend.upload(trainable)?;
         let grads = backend.zeros::<f32>(trainable.len())?;
@@ -135,6 +140,8 @@ impl<B: Ops> Sequential<B> {
             params,
             grads,
             running,
+            batch_counters: slots.batch_counters,
+            batches_tracked,
             eval_ws: None,
         })
     }
@@ -156,7 +163,8 @@ impl<B: Ops> Sequential<B> {
         let slots = Slots::new(&spec, backend.view_alignment::<f32>())?;
         let trainable = file.arena(&slots.trainable, "")?;
         let running = file.arena(&slots.running, "")?;
-        Self::with_arenas(backend, spec, slots, &trainable, &running)
+        let batches_tracked = file.counter(&slots.batch_counters, "")?;
+        Self::with_arenas(backend, spec, slots, &trainable, &running, batches_tracked)
     }
 
     /// Replaces the weights by those of a model file of the same architecture (its normalisation comes
@@ -175,6 +183,7 @@ impl<B: Ops> Sequential<B> {
             .write(&self.params, &file.arena(&self.slots, "")?)?;
         self.backend
             .write(&self.running, &file.arena(&self.running_slots, "")?)?;
+        self.batches_tracked = file.counter(&self.batch_counters, "")?;
         self.spec.normalization = spec.normalization;
         Ok(())
     }
@@ -194,6 +203,7 @@ impl<B: Ops> Sequential<B> {
             &self.backend.download(&self.running)?,
             "",
         );
+        file.add_counters(&self.batch_counters, self.batches_tracked, "");
         Ok(())
     }
 
@@ -214,16 +224,20 @@ impl<B: Ops> Sequential<B> {
 
     /// Copies the parameters to the host, with PyTorch's names and layouts.
     pub fn weights(&self) -> Result<Vec<NamedTensor>> {
-        let host = self.backend.download(&self.params)?;
-        Ok(self
-            .slots
-            .iter()
-            .map(|s| NamedTensor {
-                name: s.name.clone(),
-                shape: s.shape.clone(),
-                data: host[s.offset..s.offset + s.len].to_vec(),
-            })
-            .collect())
+        Ok(named(&self.slots, &self.backend.download(&self.params)?))
+    }
+
+    /// The running state (BatchNorm's `running_mean` and `running_var`), in file order, copied to the host.
+    pub fn running_state(&self) -> Result<Vec<NamedTensor>> {
+        Ok(named(
+            &self.running_slots,
+            &self.backend.download(&self.running)?,
+        ))
+    }
+
+    /// Training batches the running state has seen (PyTorch's `num_batches_tracked`).
+    pub fn batches_tracked(&self) -> u64 {
+        self.batches_tracked
     }
 
     /// Elements of the parameter arena (tensors plus alignment padding).
@@ -391,15 +405,80 @@ impl<B: Ops> Sequential<B> {
         Ok((capacity / align * align).max(align).min(n))
     }
 
-    /// Copies the parameters into `dst` (an arena-sized buffer), e.g. to keep the best weights.
-    pub(crate) fn copy_params_to(&self, dst: &B::Buf<f32>) -> Result<()> {
-        Ok(self.backend.copy(&self.params, dst)?)
+    /// Copies the weights and running state into `snapshot`, allocating it the first time.
+    pub(crate) fn snapshot_into(&self, snapshot: &mut Option<Snapshot<B>>) -> Result<()> {
+        let kept = match snapshot {
+            Some(kept) => kept,
+            None => snapshot.insert(Snapshot {
+                params: self.backend.zeros::<f32>(B::len(&self.params))?,
+                running: self.backend.zeros::<f32>(B::len(&self.running))?,
+                batches_tracked: 0,
+            }),
+        };
+        self.backend.copy(&self.params, &kept.params)?;
+        self.backend.copy(&self.running, &kept.running)?;
+        kept.batches_tracked = self.batches_tracked;
+        Ok(())
     }
 
-    /// Replaces the parameters by `src` (an arena-sized buffer).
-    pub(crate) fn copy_params_from(&self, src: &B::Buf<f32>) -> Result<()> {
-        Ok(self.backend.copy(src, &self.params)?)
+    /// Puts a snapshot's weights and running state back.
+    pub(crate) fn restore(&mut self, snapshot: &Snapshot<B>) -> Result<()> {
+        self.backend.copy(&snapshot.params, &self.params)?;
+        self.backend.copy(&snapshot.running, &self.running)?;
+        self.batches_tracked = snapshot.batches_tracked;
+        Ok(())
     }
+
+    /// Adds a snapshot to a file being written, its tensors named `prefix` + the model's names.
+    pub(crate) fn add_snapshot_to(
+        &self,
+        snapshot: &Snapshot<B>,
+        file: &mut ModelFile,
+        prefix: &str,
+    ) -> Result<()> {
+        file.add_arena(
+            &self.slots,
+            &self.backend.download(&snapshot.params)?,
+            prefix,
+        );
+        file.add_arena(
+            &self.running_slots,
+            &self.backend.download(&snapshot.running)?,
+            prefix,
+        );
+        file.add_counters(&self.batch_counters, snapshot.batches_tracked, prefix);
+        Ok(())
+    }
+
+    /// Reads a snapshot [`Sequential::add_snapshot_to`] wrote.
+    pub(crate) fn read_snapshot(&self, file: &ModelFile, prefix: &str) -> Result<Snapshot<B>> {
+        Ok(Snapshot {
+            params: self.backend.upload(&file.arena(&self.slots, prefix)?)?,
+            running: self
+                .backend
+                .upload(&file.arena(&self.running_slots, prefix)?)?,
+            batches_tracked: file.counter(&self.batch_counters, prefix)?,
+        })
+    }
+}
+
+/// A device copy of a model's weights and running state (the epoch EarlyStopping keeps).
+pub(crate) struct Snapshot<B: Ops> {
+    params: B::Buf<f32>,
+    running: B::Buf<f32>,
+    batches_tracked: u64,
+}
+
+/// Host copies of an arena's tensors.
+fn named(slots: &[ParamSlot], host: &[f32]) -> Vec<NamedTensor> {
+    slots
+        .iter()
+        .map(|s| NamedTensor {
+            name: s.name.clone(),
+            shape: s.shape.clone(),
+            data: host[s.offset..s.offset + s.len].to_vec(),
+        })
+        .collect()
 }
 
 /// Where each spec node's parameters live: its slots in the trainable and running arenas.
@@ -408,6 +487,8 @@ pub(crate) struct Slots {
     pub trainable: Vec<ParamSlot>,
     /// Running state (BatchNorm's statistics), likewise in its own arena.
     pub running: Vec<ParamSlot>,
+    /// `<node>.num_batches_tracked` of each layer that counts training batches.
+    pub batch_counters: Vec<String>,
     /// Per spec node: its declarations, and for each the index into `trainable` or `running`.
     decls: Vec<Vec<(ParamDecl, usize)>>,
 }
@@ -418,6 +499,7 @@ impl Slots {
     pub(crate) fn new(spec: &ModelSpec, align: usize) -> Result<Self> {
         let (shapes, topology) = spec.graph()?;
         let (mut trainable, mut running) = (Vec::new(), Vec::new());
+        let mut batch_counters = Vec::new();
         let mut decls = Vec::with_capacity(spec.layers.len());
         let mut torch_index = 0;
         for (node, reads) in spec.layers.iter().zip(&topology.inputs) {
@@ -440,11 +522,15 @@ impl Slots {
                 });
             }
             decls.push(placed);
+            if node.layer.kind().counts_batches() {
+                batch_counters.push(format!("{prefix}.num_batches_tracked"));
+            }
             torch_index += node.layer.torch_modules();
         }
         Ok(Slots {
             trainable,
             running,
+            batch_counters,
             decls,
         })
     }

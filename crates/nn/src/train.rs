@@ -14,7 +14,7 @@ use crate::error::{NnError, Result};
 use crate::graph::Workspace;
 use crate::init::{Stream, derive_seed, epoch_order};
 use crate::layers::{Mode, StepRandom};
-use crate::model::{EvalOptions, Sequential};
+use crate::model::{EvalOptions, Sequential, Snapshot};
 use crate::optim::{Optimizer, OptimizerConfig};
 
 /// Readbacks of the running statistics allowed in flight; past this the loop waits for the oldest, which
@@ -189,7 +189,7 @@ pub struct Trainer<B: Ops> {
     /// `[loss sum, correct]` of the epoch so far, accumulated on the device.
     stats: B::Buf<f32>,
     /// The weights EarlyStopping keeps (an arena copy on the device).
-    pub(crate) best: Option<B::Buf<f32>>,
+    pub(crate) best: Option<Snapshot<B>>,
     pub(crate) lr: f32,
     pub(crate) epochs_done: usize,
     pub(crate) global_step: u64,
@@ -401,6 +401,8 @@ impl<B: Ops> Trainer<B> {
                 run.arrived = Some((step, oldest.wait()?));
             }
         }
+        // The forward pass above updated the running state once more.
+        self.model.batches_tracked += 1;
         Ok(true)
     }
 
@@ -519,13 +521,7 @@ impl<B: Ops> Trainer<B> {
                 Callback::EarlyStopping(c) => {
                     let action = c.on_epoch_end(epoch, stats);
                     if action.snapshot {
-                        let best = match &self.best {
-                            Some(best) => best,
-                            None => self
-                                .best
-                                .insert(self.model.backend().zeros::<f32>(self.model.arena_len())?),
-                        };
-                        self.model.copy_params_to(best)?;
+                        self.model.snapshot_into(&mut self.best)?;
                     }
                     if action.stop {
                         self.early_stopped = Some(epoch + 1);
@@ -588,14 +584,14 @@ impl<B: Ops> Trainer<B> {
 
     /// Ends training: with EarlyStopping's `restore_best_weights`, puts the best epoch's weights back (as
     /// Keras does at the end of training). Returns the model and the history.
-    pub fn finish(self) -> Result<(Sequential<B>, Vec<EpochStats>)> {
+    pub fn finish(mut self) -> Result<(Sequential<B>, Vec<EpochStats>)> {
         let restores = self
             .config
             .callbacks
             .iter()
             .any(|cb| matches!(cb, Callback::EarlyStopping(c) if c.restores()));
         if let (true, Some(best)) = (restores, &self.best) {
-            self.model.copy_params_from(best)?;
+            self.model.restore(best)?;
         }
         Ok((self.model, self.history))
     }

@@ -300,12 +300,14 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         callbacks: vec![Callback::EarlyStopping(stopping)],
         ..config(5)
     };
-    let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();
+    // Batch normalisation: the best epoch's running statistics come back with its weights.
+    let model = Sequential::new(&Cpu::new(), residual_spec(), 7).unwrap();
     let mut trainer = Trainer::new(model, config, &train, Some(&val)).unwrap();
-    let mut weights = Vec::new();
+    let (mut weights, mut running) = (Vec::new(), Vec::new());
     while !trainer.is_finished() {
         trainer.run_epoch(&mut |_| {}).unwrap();
         weights.push(trainer.model().weights().unwrap());
+        running.push(trainer.model().running_state().unwrap());
     }
     assert_eq!(
         trainer.stop_reason(),
@@ -315,12 +317,63 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         trainer.begin_epoch().is_err(),
         "a finished run does not start another epoch"
     );
-    assert!(weights[0] != weights[1]);
+    assert!(weights[0] != weights[1] && running[0] != running[1]);
+    let steps_per_epoch = trainer.steps_per_epoch() as u64;
+    assert_eq!(trainer.model().batches_tracked(), 2 * steps_per_epoch);
     let (model, history) = trainer.finish().unwrap();
     assert_eq!(history.len(), 2);
     assert!(
         model.weights().unwrap() == weights[0],
         "the best (first) epoch's weights are restored"
+    );
+    assert!(
+        model.running_state().unwrap() == running[0],
+        "and its running statistics"
+    );
+    assert_eq!(model.batches_tracked(), steps_per_epoch);
+}
+
+/// A checkpoint keeps the best epoch's running statistics and batch count with its weights.
+#[test]
+fn a_resumed_run_restores_the_best_running_statistics() {
+    let data = sample();
+    let (train, val) = data.train.clone().split_validation(0.2).unwrap();
+    let stopping = EarlyStopping {
+        monitor: Monitor::Loss,
+        mode: digits_nn::Mode::Max,
+        patience: 1,
+        restore_best_weights: true,
+        ..Default::default()
+    };
+    let config = TrainConfig {
+        callbacks: vec![Callback::EarlyStopping(stopping)],
+        ..config(5)
+    };
+    let cpu = Cpu::new();
+    let model = Sequential::new(&cpu, residual_spec(), 7).unwrap();
+    let mut first = Trainer::new(model, config, &train, Some(&val)).unwrap();
+    first.run_epoch(&mut |_| {}).unwrap();
+    let best = (
+        first.model().running_state().unwrap(),
+        first.model().batches_tracked(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("run.ckpt");
+    first.save_checkpoint(&checkpoint).unwrap();
+    drop(first);
+
+    let mut resumed = Trainer::resume(&cpu, &checkpoint, &train, Some(&val)).unwrap();
+    assert_eq!(resumed.model().batches_tracked(), best.1);
+    resumed.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    assert_eq!(
+        resumed.stop_reason(),
+        Some(StopReason::EarlyStopping { epoch: 2 })
+    );
+    assert_ne!(resumed.model().running_state().unwrap(), best.0);
+    let (model, _) = resumed.finish().unwrap();
+    assert_eq!(
+        (model.running_state().unwrap(), model.batches_tracked()),
+        best
     );
 }
 
@@ -434,6 +487,7 @@ fn batch_norm_evaluates_with_running_statistics_and_survives_a_file() {
     let model = Sequential::new(&cpu, residual_spec(), 3).unwrap();
     let mut trainer = Trainer::new(model, config(2), &data.train, None).unwrap();
     trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let steps = 2 * trainer.steps_per_epoch() as u64;
     let (mut model, _) = trainer.finish().unwrap();
     let names: Vec<String> = model
         .weights()
@@ -463,7 +517,21 @@ fn batch_norm_evaluates_with_running_statistics_and_survives_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("residual.safetensors");
     model.save(&path).unwrap();
+    // PyTorch's BatchNorm2d tensors, `num_batches_tracked` an int64 scalar counting the training batches.
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for name in ["bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"] {
+        let t = file.tensor(name).unwrap();
+        assert_eq!((t.dtype(), t.shape()), (safetensors::Dtype::F32, &[4][..]));
+    }
+    for name in ["stem_bn.num_batches_tracked", "bn.num_batches_tracked"] {
+        let t = file.tensor(name).unwrap();
+        assert_eq!((t.dtype(), t.shape()), (safetensors::Dtype::I64, &[][..]));
+        assert_eq!(t.data(), &(steps as i64).to_le_bytes());
+    }
     let mut loaded = Sequential::load(&cpu, &path).unwrap();
+    assert_eq!(loaded.batches_tracked(), steps);
+    assert!(loaded.running_state().unwrap() == model.running_state().unwrap());
     let test = DeviceDataset::upload(&cpu, &data.test).unwrap();
     let options = EvalOptions::default();
     assert_eq!(

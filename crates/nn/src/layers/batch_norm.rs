@@ -112,6 +112,10 @@ impl LayerKind for BatchNormSpec {
         ]
     }
 
+    fn counts_batches(&self) -> bool {
+        true
+    }
+
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.style {
             BatchNormStyle::Pytorch => write!(f, "batch_norm"),

@@ -175,6 +175,12 @@ pub(crate) trait LayerKind {
         false
     }
 
+    /// Whether its running state counts the training batches it has seen (saved as PyTorch's
+    /// `num_batches_tracked`).
+    fn counts_batches(&self) -> bool {
+        false
+    }
+
     /// One line for summaries and errors, e.g. `conv2d(32, 3x3, relu)`.
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }

@@ -5,6 +5,7 @@
 //! to [`Gpu::from_device`].
 
 pub mod adapter;
+mod pieces;
 mod pool;
 mod readback;
 #[cfg(test)]

@@ -293,7 +293,7 @@ impl AugmentOps for Gpu {
         }
         let image = spec.height * spec.width;
         let per_piece =
-            crate::ops::conv::images_per_piece::<f32>(self, "augment", spec.count, &[image])?;
+            self.images_per_piece::<f32>("augment", spec.count, &[image])?;
         for first in (0..spec.count).step_by(per_piece) {
             let n = per_piece.min(spec.count - first);
             let view = self.slice(out, first * image, n * image)?;

@@ -22,7 +22,6 @@ use rayon::prelude::*;
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::{check_len, shape_error};
 use crate::gpu::{Dispatch, Gpu, GpuBuf};
-use crate::ops::conv::images_per_piece;
 use crate::{Backend, Result, TensorError};
 
 /// Pooling of `[batch, channels, height, width]` with a square window, giving
@@ -443,7 +442,7 @@ impl Gpu {
             spec.channels * spec.in_plane(),
             spec.channels * spec.out_plane(),
         );
-        let per_piece = images_per_piece::<f32>(self, op, spec.batch, &[in_image, out_image])?;
+        let per_piece = self.images_per_piece::<f32>(op, spec.batch, &[in_image, out_image])?;
         for first in (0..spec.batch).step_by(per_piece) {
             let n = per_piece.min(spec.batch - first);
             let params = PoolParams {

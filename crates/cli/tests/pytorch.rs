@@ -1,0 +1,92 @@
+//! PyTorch loads what `digits train` writes: `scripts/torch_check.py` rebuilds each preset from the file's
+//! metadata as torch.nn modules, loads the tensors with `load_state_dict(strict=True)` and must get the
+//! accuracy and the probabilities digits gets.
+//!
+//! Needs a Python with torch, numpy and safetensors (`scripts/requirements.txt`): `DIGITS_TORCH_PYTHON`,
+//! else `python3`. Without one the test skips with a notice; `DIGITS_REQUIRE_TORCH=1` (set by CI) makes it
+//! fail instead.
+
+use std::process::Command;
+
+mod common;
+
+use common::{digits, repo_root, run, sample_dir, scratch};
+
+fn torch_python() -> Option<String> {
+    let python = std::env::var("DIGITS_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", "import torch, numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("DIGITS_REQUIRE_TORCH").as_deref() != Ok("1"),
+        "DIGITS_REQUIRE_TORCH=1 but `{python}` cannot import torch, numpy and safetensors"
+    );
+    eprintln!(
+        "SKIPPED: `{python}` cannot import torch, numpy and safetensors (pip install -r scripts/requirements.txt, \
+         then DIGITS_TORCH_PYTHON=that python)"
+    );
+    None
+}
+
+/// The `(k/n` of a line such as `PyTorch test accuracy: 14.0000% (28/200)`.
+fn correct_count(text: &str, line_start: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .unwrap_or_else(|| panic!("no line starting `{line_start}` in:\n{text}"));
+    let open = line.rfind('(').expect("a count in parentheses");
+    line[open + 1..]
+        .split([' ', ')'])
+        .next()
+        .expect("k/n")
+        .to_string()
+}
+
+#[test]
+fn pytorch_loads_every_preset_strictly_and_computes_the_same() {
+    let Some(python) = torch_python() else {
+        return;
+    };
+    let dir = scratch("pytorch");
+    // The chain (`tutorial`: Sequential names), batch norm and residual adds (`resnet`), concatenated
+    // branches and padded pooling (`inception`).
+    for preset in ["tutorial", "resnet", "inception"] {
+        let out = dir.join(preset);
+        let (output, stdout, stderr) = run(digits(&dir)
+            .args([
+                "train", "--device", "cpu", "--epochs", "1", "--model", preset,
+            ])
+            .arg("--data")
+            .arg(sample_dir())
+            .arg("--out")
+            .arg(&out));
+        assert!(output.status.success(), "{preset}: {stderr}");
+        let ours = correct_count(&format!("{stdout}{stderr}"), "test:");
+
+        let check = Command::new(&python)
+            .arg(repo_root().join("scripts/torch_check.py"))
+            .arg(out.join("model.safetensors"))
+            .arg("--data")
+            .arg(sample_dir())
+            .arg("--digits")
+            .arg(env!("CARGO_BIN_EXE_digits"))
+            .output()
+            .expect("run python");
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success(),
+            "{preset}: {text}{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(text.contains("load_state_dict(strict=True)"), "{text}");
+        assert_eq!(
+            correct_count(&text, "PyTorch test accuracy"),
+            ours,
+            "{preset}: {text}"
+        );
+    }
+}
