@@ -6,6 +6,53 @@ mod common;
 
 use digits_tensor::family::FAMILIES;
 
+/// Every family and its kernels (the files in `shaders/`), written out: adding or dropping a kernel is a visible
+/// change here, and each one below is then held to the test after this one.
+const REGISTERED: &[(&str, &[&str])] = &[
+    ("gemm", &["gemm_scalar", "gemm_tiled", "gemm_vec4"]),
+    (
+        "conv",
+        &[
+            "conv2d",
+            "conv2d_backward_weight",
+            "conv2d_layout",
+            "conv2d_texture",
+            "conv2d_texture_backward_weight",
+            "conv2d_texture_layout",
+        ],
+    ),
+    ("pool", &["avg_pool", "maxpool"]),
+    ("batch_norm", &["batch_norm", "batch_norm_reduce"]),
+    ("elementwise", &["elementwise", "gather"]),
+    ("copy_rows", &["copy_rows"]),
+    ("dropout", &["dropout"]),
+    ("augment", &["augment"]),
+    (
+        "reduce",
+        &["argmax", "reduce_sum", "softmax", "softmax_cross_entropy"],
+    ),
+    ("optim", &["adam", "sgd"]),
+];
+
+#[test]
+fn the_registry_holds_exactly_these_families_and_kernels() {
+    let mut registered: Vec<(&str, Vec<&str>)> = FAMILIES
+        .iter()
+        .map(|family| {
+            let mut kernels: Vec<&str> = family.kernels.iter().map(|k| k.name).collect();
+            kernels.sort_unstable();
+            (family.name, kernels)
+        })
+        .collect();
+    registered.sort_unstable();
+    let mut expected: Vec<(&str, Vec<&str>)> = REGISTERED
+        .iter()
+        .map(|(name, kernels)| (*name, kernels.to_vec()))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(registered, expected);
+}
+
 #[test]
 fn each_familys_checks_dispatch_each_of_its_kernels_and_pass() {
     let Some(_) = common::gpu() else { return };
