@@ -260,6 +260,54 @@ fn train_without_validation_and_dry_run() {
     assert_run_folder(&out, 1, false);
 }
 
+/// A preset with a recipe trains by it with no other flag; flags given replace its settings one by one.
+#[test]
+fn the_fast_recipe_brings_its_settings_and_flags_override_them() {
+    let dir = scratch("recipe");
+    let out = dir.join("fast");
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args(["train", "--device", "cpu", "--model", "fast", "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("recipe: the one-epoch speed recipe"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("500 training, 0 validation"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "training: 1 epochs, batch 256, Adam lr 1.0e-02 β 0.7/0.9, one-cycle schedule"
+        ),
+        "{stdout}"
+    );
+    assert_run_folder(&out, 1, false);
+    // The last step of a one-cycle run is at lr / 25 / 1e4.
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let lr: f64 = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(5)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((lr - 4e-8).abs() < 1e-12, "{csv}");
+
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args(["train", "--device", "cpu", "--model", "fast", "--dry-run"])
+        .args(["--batch", "100", "--schedule", "constant", "--beta1", "0.9"])
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("training: 1 epochs, batch 100, Adam lr 1.0e-02 β 0.9/0.9, seed"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn bench_train_reports_json() {
     let dir = scratch("bench");

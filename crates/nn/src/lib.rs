@@ -71,18 +71,25 @@
 //! // ---- training (train.rs, optim.rs, callbacks.rs) -----------------------------------------------
 //! pub enum OptimizerConfig { Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32 },
 //!                            Sgd { lr: f32, momentum: f32, nesterov: bool } }
-//!     // Default = Keras Adam (1e-3, 0.9, 0.999, 1e-7); OptimizerConfig::adam(lr), ::sgd(lr, momentum); .lr()
+//!     // Default = Keras Adam (1e-3, 0.9, 0.999, 1e-7); OptimizerConfig::adam(lr),
+//!     // ::adam_with_betas(lr, beta1, beta2), ::sgd(lr, momentum); .lr()
 //! pub struct AugmentConfig { pub max_rotation_degrees: f32, pub max_shift: f32, pub max_zoom: f32 }
 //! pub struct TrainConfig { pub epochs: usize /*15*/, pub batch_size: usize /*64*/, pub seed: u64 /*0*/,
 //!                          pub optimizer: OptimizerConfig, pub augment: Option<AugmentConfig>,
 //!                          pub progress_every: usize /*20 steps*/, pub eval_batch_size: usize /*1000*/,
-//!                          pub callbacks: Vec<Callback> }        // Default for all; serde
+//!                          pub callbacks: Vec<Callback>, pub schedule: Schedule /*Constant*/ } // Default; serde
+//! pub enum Schedule { Constant, OneCycle { pct_start, div_factor, final_div_factor, cycle_momentum,
+//!                     base_momentum, max_momentum }, Cosine { warmup_steps, min_factor } }
+//!     // per step: Schedule::one_cycle() (PyTorch's OneCycleLR defaults); .at(step, total) -> ScheduleStep
+//! pub struct ScheduleStep { pub lr_factor: f64, pub momentum: Option<f64> /*replaces Adam's β1*/ }
+//! pub struct Recipe { pub about, pub epochs, pub batch_size, pub lr, pub beta1, pub beta2, pub schedule,
+//!                     pub lr_decay, pub validation_split, pub augment }  // all Option; ModelSpec.recipe
 //! pub struct Progress { pub epoch: usize /*1-based*/, pub epochs: usize, pub step: usize /*steps done*/,
 //!                       pub steps: usize, pub samples: usize /*seen this epoch*/, pub total: usize,
 //!                       pub loss: f32 /*running mean*/, pub accuracy: f32 /*running*/ }
 //! pub struct EpochStats { pub epoch: usize /*1-based*/, pub loss: f32, pub accuracy: f32,
 //!                         pub val_loss: Option<f32>, pub val_accuracy: Option<f32>,
-//!                         pub seconds: f64, pub samples_per_second: f64, pub lr: f32 /*used in the epoch*/ }
+//!                         pub seconds: f64, pub samples_per_second: f64, pub lr: f32 /*of its last step*/ }
 //! pub enum StopReason { Completed, EarlyStopping { epoch: usize } }
 //! pub struct Trainer<B: Ops>;
 //! impl<B: Ops> Trainer<B> {
@@ -164,6 +171,8 @@ mod init;
 mod layers;
 mod model;
 mod optim;
+mod recipe;
+mod schedule;
 mod spec;
 mod train;
 
@@ -180,5 +189,7 @@ pub use layers::{
 };
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;
+pub use recipe::Recipe;
+pub use schedule::{Schedule, ScheduleStep};
 pub use spec::{MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
 pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};

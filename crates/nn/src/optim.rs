@@ -42,11 +42,16 @@ impl OptimizerConfig {
     /// Adam with Keras's betas and epsilon.
     pub fn adam(lr: f32) -> Self {
         let d = AdamStep::default();
+        Self::adam_with_betas(lr, d.beta1, d.beta2)
+    }
+
+    /// Adam with these betas and Keras's epsilon.
+    pub fn adam_with_betas(lr: f32, beta1: f32, beta2: f32) -> Self {
         OptimizerConfig::Adam {
             lr,
-            beta1: d.beta1,
-            beta2: d.beta2,
-            epsilon: d.epsilon,
+            beta1,
+            beta2,
+            epsilon: AdamStep::default().epsilon,
         }
     }
 
@@ -130,13 +135,15 @@ impl<B: Ops> Optimizer<B> {
         })
     }
 
-    /// One update of `params` from `grads` with learning rate `lr`.
+    /// One update of `params` from `grads` with learning rate `lr`; `scheduled` replaces Adam's β1 or SGD's
+    /// momentum for this step (a one-cycle schedule cycles it).
     pub fn apply(
         &mut self,
         backend: &B,
         params: &B::Buf<f32>,
         grads: &B::Buf<f32>,
         lr: f32,
+        scheduled: Option<f32>,
     ) -> Result<()> {
         self.step += 1;
         match self.config {
@@ -148,7 +155,7 @@ impl<B: Ops> Optimizer<B> {
             } => {
                 let hp = AdamStep {
                     lr,
-                    beta1,
+                    beta1: scheduled.unwrap_or(beta1),
                     beta2,
                     epsilon,
                     step: self.step,
@@ -160,7 +167,7 @@ impl<B: Ops> Optimizer<B> {
             } => {
                 let hp = SgdStep {
                     lr,
-                    momentum,
+                    momentum: scheduled.unwrap_or(momentum),
                     nesterov,
                 };
                 backend.sgd(&hp, params, grads, &self.state[0])?;

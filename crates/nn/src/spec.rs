@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, Result};
 use crate::layers::{Activation, Conv2dSpec, DenseSpec, DropoutSpec, LayerSpec, MaxPool2dSpec};
+use crate::recipe::Recipe;
 
 /// Most layers a description may have: deeper than any network this tool trains, small enough that
 /// building the graph and its workspace stays cheap.
@@ -212,6 +213,9 @@ pub struct ModelSpec {
     pub normalization: Normalization,
     /// The nodes; the last one gives the logits.
     pub layers: Vec<NodeSpec>,
+    /// How to train it, where the description recommends a way (a preset's recipe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
 }
 
 fn ten() -> usize {
@@ -220,13 +224,14 @@ fn ten() -> usize {
 
 impl ModelSpec {
     /// Names accepted by [`ModelSpec::preset`].
-    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception"];
+    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception", "fast"];
 
     /// A named description: `tutorial` is the Keras MNIST convnet (conv 32 3×3 ReLU, max-pool 2, conv 64 3×3
     /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
     /// dense 128 ReLU, dense 10); `resnet` a small residual network with batch normalisation
     /// (`crates/nn/presets/resnet.toml`); `inception` a small network of Inception blocks
-    /// (`crates/nn/presets/inception.toml`).
+    /// (`crates/nn/presets/inception.toml`); `fast` the one-epoch speed recipe, a small convnet with its
+    /// training settings (`crates/nn/presets/fast.toml`).
     pub fn preset(name: &str) -> Result<ModelSpec> {
         let relu = |spec: Conv2dSpec| Conv2dSpec {
             activation: Activation::Relu,
@@ -251,6 +256,9 @@ impl ModelSpec {
                     include_str!("../presets/inception.toml"),
                     "preset inception",
                 );
+            }
+            "fast" => {
+                return Self::from_toml_str(include_str!("../presets/fast.toml"), "preset fast");
             }
             "tutorial" => vec![
                 LayerSpec::Conv2d(relu(Conv2dSpec::new(32, 3))),
@@ -280,6 +288,7 @@ impl ModelSpec {
             classes: 10,
             normalization: Normalization::UNIT,
             layers: layers.into_iter().map(NodeSpec::from).collect(),
+            recipe: None,
         })
     }
 

@@ -16,6 +16,7 @@ use crate::init::{Stream, derive_seed, epoch_order};
 use crate::layers::{Mode, StepRandom};
 use crate::model::{EvalOptions, Sequential, Snapshot};
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::schedule::Schedule;
 
 /// Readbacks of the running statistics allowed in flight; past this the loop waits for the oldest, which
 /// only happens when the device is more than this many progress intervals behind the host.
@@ -64,6 +65,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Callbacks, run in order at each epoch's end (schedules at its start).
     pub callbacks: Vec<Callback>,
+    /// The per-step learning-rate schedule, a factor on the rate the optimizer and callbacks give.
+    pub schedule: Schedule,
 }
 
 impl Default for TrainConfig {
@@ -77,6 +80,7 @@ impl Default for TrainConfig {
             progress_every: 20,
             eval_batch_size: EvalOptions::default().batch_size,
             callbacks: Vec::new(),
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -119,7 +123,7 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Training throughput (validation excluded).
     pub samples_per_second: f64,
-    /// The learning rate used in the epoch.
+    /// The learning rate of the epoch's last step (the rate of every step, unless a schedule moves it).
     pub lr: f32,
 }
 
@@ -139,7 +143,10 @@ pub enum StopReason {
 struct EpochRun {
     step: usize,
     started: Instant,
+    /// The rate the callbacks set for the epoch.
     lr: f32,
+    /// The rate of the latest step (after the schedule).
+    step_lr: f32,
     /// Readbacks of the statistics in flight, with the steps done when each was issued.
     pending: VecDeque<(usize, Readback<f32>)>,
     /// The newest statistics arrived and not yet reported.
@@ -310,6 +317,7 @@ impl<B: Ops> Trainer<B> {
             step: 0,
             started: Instant::now(),
             lr: self.lr,
+            step_lr: self.lr,
             pending: VecDeque::new(),
             arrived: None,
         });
@@ -385,8 +393,16 @@ impl<B: Ops> Trainer<B> {
         graph.forward(b, ws, Mode::Train(random))?;
         graph.loss(b, ws, self.model.spec().classes, true, &self.stats)?;
         graph.backward(b, ws, random)?;
-        self.optimizer
-            .apply(b, &self.model.params, &self.model.grads, run.lr)?;
+        let total = (self.config.epochs * steps) as u64;
+        let at = self.config.schedule.at(self.global_step, total);
+        run.step_lr = (f64::from(run.lr) * at.lr_factor) as f32;
+        self.optimizer.apply(
+            b,
+            &self.model.params,
+            &self.model.grads,
+            run.step_lr,
+            at.momentum.map(|m| m as f32),
+        )?;
         b.flush()?;
         run.step += 1;
         self.global_step += 1;
@@ -505,7 +521,7 @@ impl<B: Ops> Trainer<B> {
             val_accuracy,
             seconds: run.started.elapsed().as_secs_f64(),
             samples_per_second: self.train.len() as f64 / train_seconds,
-            lr: run.lr,
+            lr: run.step_lr,
         };
         self.run_callbacks(&stats)?;
         self.epochs_done += 1;
@@ -623,6 +639,7 @@ fn validate(config: &TrainConfig, has_validation: bool) -> Result<()> {
         return bad("the evaluation batch size must be at least 1".into());
     }
     config.optimizer.validate()?;
+    config.schedule.validate().map_err(NnError::Config)?;
     if let Some(a) = config.augment {
         let values = [a.max_rotation_degrees, a.max_shift, a.max_zoom];
         if values.iter().any(|v| !v.is_finite() || *v < 0.0) || a.max_zoom >= 1.0 {

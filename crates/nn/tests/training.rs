@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
     Callback, DeviceDataset, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor,
-    OptimizerConfig, ReduceLrOnPlateau, Sequential, StopReason, TrainConfig, Trainer,
+    OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -374,6 +374,41 @@ fn a_resumed_run_restores_the_best_running_statistics() {
     assert_eq!(
         (model.running_state().unwrap(), model.batches_tracked()),
         best
+    );
+}
+
+/// A one-cycle run steps its rate per batch: each epoch reports the rate of its last step, and the run ends
+/// near zero.
+#[test]
+fn a_one_cycle_schedule_moves_the_rate_every_step() {
+    let data = sample();
+    let config = TrainConfig {
+        schedule: Schedule::one_cycle(),
+        optimizer: OptimizerConfig::adam_with_betas(0.01, 0.7, 0.9),
+        ..config(2)
+    };
+    let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();
+    let mut trainer = Trainer::new(model, config.clone(), &data.train, None).unwrap();
+    let steps = trainer.steps_per_epoch() as u64;
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let rates: Vec<f32> = trainer.history().iter().map(|e| e.lr).collect();
+    for (epoch, rate) in rates.iter().enumerate() {
+        let last = (epoch as u64 + 1) * steps - 1;
+        let expected = 0.01 * config.schedule.at(last, 2 * steps).lr_factor;
+        assert!((f64::from(*rate) - expected).abs() < 1e-9, "{rates:?}");
+    }
+    assert!(rates[1] < 1e-5, "{rates:?}");
+    // Not the constant run: the schedule (rate and β1) changed the weights.
+    let constant = TrainConfig {
+        schedule: Schedule::Constant,
+        ..config
+    };
+    let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();
+    let mut plain = Trainer::new(model, constant, &data.train, None).unwrap();
+    plain.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    assert_ne!(
+        plain.model().weights().unwrap(),
+        trainer.model().weights().unwrap()
     );
 }
 

@@ -14,8 +14,8 @@ use anyhow::{Context, bail};
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
     AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions,
-    ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, ReduceLrOnPlateau, Sequential,
-    StopReason, TrainConfig, Trainer,
+    ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, Recipe, ReduceLrOnPlateau,
+    Schedule, Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Ops;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,7 +35,9 @@ pub struct Args {
     #[command(flatten)]
     data: DataArgs,
 
-    /// The network: a preset (tutorial, mlp) or a model description file (.toml or .json).
+    /// The network: a preset (tutorial, mlp, resnet, inception, fast) or a model description file (.toml or
+    /// .json). A preset or file with a recipe (`fast`) brings its own defaults for the training flags below;
+    /// flags given still win.
     #[arg(long, default_value = "tutorial", value_name = "NAME|FILE")]
     model: String,
 
@@ -54,6 +56,24 @@ pub struct Args {
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
     optimizer: OptimizerArg,
+
+    /// Adam's β1, the decay of the gradient's running mean.
+    #[arg(long, default_value_t = 0.9, value_parser = below_one)]
+    beta1: f32,
+
+    /// Adam's β2, the decay of the squared gradient's running mean.
+    #[arg(long, default_value_t = 0.999, value_parser = below_one)]
+    beta2: f32,
+
+    /// How the learning rate moves from step to step: `one-cycle` is PyTorch's OneCycleLR (up to --lr over
+    /// the first 30% of the steps, then down to --lr / 25e4, Adam's β1 cycled 0.95 to 0.85 and back);
+    /// `cosine` warms up over --warmup-steps, then decays along a cosine to 0.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    schedule: ScheduleArg,
+
+    /// With --schedule cosine: steps of linear warm-up.
+    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    warmup_steps: u64,
 
     /// Momentum of SGD (ignored by Adam).
     #[arg(long, default_value_t = 0.9, value_parser = unit_interval)]
@@ -133,6 +153,40 @@ pub struct Args {
     /// Check the set-up in seconds: a few steps on a slice of the data, nothing written.
     #[arg(long, conflicts_with = "resume")]
     dry_run: bool,
+
+    /// A recipe's one-cycle settings, where they are not PyTorch's defaults.
+    #[arg(skip)]
+    one_cycle: Option<Schedule>,
+}
+
+/// A learning-rate schedule as a command-line value.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleArg {
+    /// The rate --lr and the callbacks give.
+    Constant,
+    /// PyTorch's OneCycleLR with its defaults, stepped per batch.
+    OneCycle,
+    /// Linear warm-up, then cosine decay to 0, stepped per batch.
+    Cosine,
+}
+
+impl ScheduleArg {
+    fn of(schedule: &Schedule) -> Self {
+        match schedule {
+            Schedule::Constant => ScheduleArg::Constant,
+            Schedule::OneCycle { .. } => ScheduleArg::OneCycle,
+            Schedule::Cosine { .. } => ScheduleArg::Cosine,
+        }
+    }
+}
+
+fn below_one(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a number from 0 up to (not including) 1, got {text:?}"
+        )),
+    }
 }
 
 /// An optimizer as a command-line value.
@@ -199,6 +253,10 @@ const FIXED_BY_THE_RUN: &[&str] = &[
     "batch",
     "lr",
     "optimizer",
+    "beta1",
+    "beta2",
+    "schedule",
+    "warmup_steps",
     "momentum",
     "nesterov",
     "validation_split",
@@ -243,7 +301,7 @@ fn refuse_fixed_flags(given: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: Args, given: &[String]) -> anyhow::Result<()> {
+pub fn run(mut args: Args, given: &[String]) -> anyhow::Result<()> {
     if args.resume {
         refuse_fixed_flags(given)?;
     }
@@ -252,6 +310,12 @@ pub fn run(args: Args, given: &[String]) -> anyhow::Result<()> {
     } else {
         Some(ModelSpec::resolve(&args.model).context("cannot use the model")?)
     };
+    if let Some(recipe) = spec.as_ref().and_then(|s| s.recipe.as_ref()) {
+        apply_recipe(&mut args, recipe, given);
+        if let Some(about) = &recipe.about {
+            println!("recipe: {about}");
+        }
+    }
     let (location, dataset) = args.data.load()?;
     let out = match (&args.out, args.dry_run) {
         (Some(out), _) => out.clone(),
@@ -341,7 +405,7 @@ fn split_validation(
 
 fn train_config(args: &Args) -> TrainConfig {
     let optimizer = match args.optimizer {
-        OptimizerArg::Adam => OptimizerConfig::adam(args.lr),
+        OptimizerArg::Adam => OptimizerConfig::adam_with_betas(args.lr, args.beta1, args.beta2),
         OptimizerArg::Sgd => OptimizerConfig::Sgd {
             lr: args.lr,
             momentum: args.momentum,
@@ -383,6 +447,63 @@ fn train_config(args: &Args) -> TrainConfig {
         progress_every: args.log_interval as usize,
         eval_batch_size: args.eval_batch as usize,
         callbacks,
+        schedule: match args.schedule {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::OneCycle => args.one_cycle.unwrap_or_else(Schedule::one_cycle),
+            ScheduleArg::Cosine => Schedule::Cosine {
+                warmup_steps: args.warmup_steps,
+                min_factor: 0.0,
+            },
+        },
+    }
+}
+
+/// Takes the defaults of the flags not given from the description's recipe.
+fn apply_recipe(args: &mut Args, recipe: &Recipe, given: &[String]) {
+    let open = |flag: &str| !given.iter().any(|g| g == flag);
+    if let (true, Some(epochs)) = (args.epochs.is_none(), recipe.epochs) {
+        args.epochs = Some(epochs as u32);
+    }
+    if let (true, Some(batch)) = (open("batch"), recipe.batch_size) {
+        args.batch = batch as u32;
+    }
+    if let (true, Some(lr)) = (open("lr"), recipe.lr) {
+        args.lr = lr;
+    }
+    if let (true, Some(beta1)) = (open("beta1"), recipe.beta1) {
+        args.beta1 = beta1;
+    }
+    if let (true, Some(beta2)) = (open("beta2"), recipe.beta2) {
+        args.beta2 = beta2;
+    }
+    if let (true, Some(schedule)) = (open("schedule"), recipe.schedule) {
+        args.schedule = ScheduleArg::of(&schedule);
+        if let Schedule::OneCycle { .. } = schedule {
+            args.one_cycle = Some(schedule);
+        }
+        if let Schedule::Cosine { warmup_steps, .. } = schedule
+            && open("warmup_steps")
+        {
+            args.warmup_steps = warmup_steps;
+        }
+    }
+    if let (true, Some(rate)) = (open("lr_decay"), recipe.lr_decay) {
+        args.lr_decay = Some(rate);
+    }
+    if let (true, Some(split)) = (open("validation_split"), recipe.validation_split) {
+        args.validation_split = split;
+    }
+    if let (true, Some(augment)) = (open("augment"), recipe.augment) {
+        args.augment = true;
+        for (flag, arg, value) in [
+            ("rotation", &mut args.rotation, augment.max_rotation_degrees),
+            ("shift", &mut args.shift, augment.max_shift),
+            ("zoom", &mut args.zoom, augment.max_zoom),
+        ] {
+            if open(flag) {
+                *arg = value;
+            }
+        }
     }
 }
 
@@ -577,7 +698,7 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
     let config = trainer.config();
     println!(
         "device: {}\ndata: {} ({} training, {} validation, {} test samples)\n\
-         training: {} epochs, batch {}, {}, seed {}{}",
+         training: {} epochs, batch {}, {}{}, seed {}{}",
         data.device_line,
         data.location_dir.display(),
         data.train.len(),
@@ -586,6 +707,11 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
         config.epochs,
         config.batch_size,
         describe_optimizer(&config.optimizer),
+        match config.schedule {
+            Schedule::Constant => "",
+            Schedule::OneCycle { .. } => ", one-cycle schedule",
+            Schedule::Cosine { .. } => ", cosine schedule",
+        },
         config.seed,
         if config.augment.is_some() {
             ", augmented"
@@ -597,6 +723,11 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
 
 fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
     match optimizer {
+        OptimizerConfig::Adam {
+            lr, beta1, beta2, ..
+        } if *optimizer != OptimizerConfig::adam(*lr) => {
+            format!("Adam lr {} β {beta1}/{beta2}", format_lr(*lr))
+        }
         OptimizerConfig::Adam { lr, .. } => format!("Adam lr {}", format_lr(*lr)),
         OptimizerConfig::Sgd {
             lr,
