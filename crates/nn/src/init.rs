@@ -15,6 +15,8 @@ pub(crate) enum Stream {
     Dropout = 3,
     /// Augmentation transforms (likewise per step).
     Augment = 4,
+    /// Initial biases of one layer (PyTorch's scheme draws them).
+    BiasInit = 5,
 }
 
 /// A seed for `(stream, index)` of a run: SplitMix64's mixer over the three, so nearby inputs give unrelated
@@ -35,7 +37,17 @@ pub(crate) fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<u32> {
 
 /// Keras's `GlorotUniform`: uniform in `±sqrt(6 / (fan_in + fan_out))`, drawn in the tensor's memory order.
 pub(crate) fn glorot_uniform(len: usize, fan_in: usize, fan_out: usize, seed: u64) -> Vec<f32> {
-    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    uniform(len, (6.0 / (fan_in + fan_out) as f64).sqrt(), seed)
+}
+
+/// PyTorch's default for `Conv2d` and `Linear` weights and biases: uniform in `±1 / sqrt(fan_in)` (for weights,
+/// `kaiming_uniform_(a = sqrt(5))`).
+pub(crate) fn torch_uniform(len: usize, fan_in: usize, seed: u64) -> Vec<f32> {
+    uniform(len, 1.0 / (fan_in.max(1) as f64).sqrt(), seed)
+}
+
+/// `len` values uniform in `±limit`, drawn in order.
+fn uniform(len: usize, limit: f64, seed: u64) -> Vec<f32> {
     let mut rng = SplitMix64::new(seed);
     (0..len)
         .map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32)

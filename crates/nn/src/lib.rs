@@ -191,5 +191,5 @@ pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use optim::OptimizerConfig;
 pub use recipe::Recipe;
 pub use schedule::{Schedule, ScheduleStep};
-pub use spec::{MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
+pub use spec::{InitScheme, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
 pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};

@@ -8,10 +8,10 @@ use crate::data::DeviceDataset;
 use crate::error::{NnError, Result};
 use crate::file::ModelFile;
 use crate::graph::{Graph, Node, Workspace};
-use crate::init::{Stream, derive_seed, glorot_uniform};
+use crate::init::{Stream, derive_seed, glorot_uniform, torch_uniform};
 use crate::layers::LayerSpec;
 use crate::layers::{Fused, Init, Mode, Param, ParamDecl, ParamKind, ParamSlot};
-use crate::spec::ModelSpec;
+use crate::spec::{InitScheme, ModelSpec};
 
 /// Largest activation tensor (in f32 elements) an evaluation batch may allocate: 128 MiB, the storage-binding
 /// limit of most GPUs, so that evaluation memory stays bounded whatever the batch size asked for.
@@ -491,6 +491,8 @@ pub(crate) struct Slots {
     pub batch_counters: Vec<String>,
     /// Per spec node: its declarations, and for each the index into `trainable` or `running`.
     decls: Vec<Vec<(ParamDecl, usize)>>,
+    /// How weights and biases start.
+    scheme: InitScheme,
 }
 
 impl Slots {
@@ -532,6 +534,7 @@ impl Slots {
             running,
             batch_counters,
             decls,
+            scheme: spec.init,
         })
     }
 
@@ -547,16 +550,19 @@ impl Slots {
                     ParamKind::Running => (&mut running, &self.running[*index]),
                 };
                 let values = &mut arena[slot.offset..slot.offset + slot.len];
-                match decl.init {
-                    Init::GlorotUniform { fan_in, fan_out } => {
-                        values.copy_from_slice(&glorot_uniform(
-                            slot.len,
-                            fan_in,
-                            fan_out,
-                            derive_seed(seed, Stream::Init, node as u64),
-                        ))
+                let weight_seed = derive_seed(seed, Stream::Init, node as u64);
+                let bias_seed = derive_seed(seed, Stream::BiasInit, node as u64);
+                match (decl.init, self.scheme) {
+                    (Init::Weight { fan_in, fan_out }, InitScheme::Keras) => values
+                        .copy_from_slice(&glorot_uniform(slot.len, fan_in, fan_out, weight_seed)),
+                    (Init::Weight { fan_in, .. }, InitScheme::Pytorch) => {
+                        values.copy_from_slice(&torch_uniform(slot.len, fan_in, weight_seed))
                     }
-                    Init::Constant(value) => values.fill(value),
+                    (Init::Bias { .. }, InitScheme::Keras) => values.fill(0.0),
+                    (Init::Bias { fan_in }, InitScheme::Pytorch) => {
+                        values.copy_from_slice(&torch_uniform(slot.len, fan_in, bias_seed))
+                    }
+                    (Init::Constant(value), _) => values.fill(value),
                 }
             }
         }

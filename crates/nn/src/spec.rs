@@ -196,6 +196,23 @@ impl Default for Normalization {
     }
 }
 
+/// How a model's weights and biases start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitScheme {
+    /// Keras's: Glorot-uniform weights (`±sqrt(6 / (fan_in + fan_out))`), zero biases.
+    #[default]
+    Keras,
+    /// PyTorch's `Conv2d`/`Linear` default: weights and biases uniform in `±1 / sqrt(fan_in)`.
+    Pytorch,
+}
+
+impl InitScheme {
+    fn is_keras(&self) -> bool {
+        *self == InitScheme::Keras
+    }
+}
+
 /// A sequential network: input shape, classes, normalisation and layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +228,9 @@ pub struct ModelSpec {
     /// Input normalisation (default `pixel / 255`).
     #[serde(default)]
     pub normalization: Normalization,
+    /// How weights and biases start (default Keras's: Glorot-uniform weights, zero biases).
+    #[serde(default, skip_serializing_if = "InitScheme::is_keras")]
+    pub init: InitScheme,
     /// The nodes; the last one gives the logits.
     pub layers: Vec<NodeSpec>,
     /// How to train it, where the description recommends a way (a preset's recipe).
@@ -287,6 +307,7 @@ impl ModelSpec {
             input: [1, 28, 28],
             classes: 10,
             normalization: Normalization::UNIT,
+            init: InitScheme::Keras,
             layers: layers.into_iter().map(NodeSpec::from).collect(),
             recipe: None,
         })

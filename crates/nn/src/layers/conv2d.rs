@@ -138,7 +138,7 @@ impl LayerKind for Conv2dSpec {
     fn params(&self, inputs: &[&[usize]]) -> Vec<ParamDecl> {
         let (filters, channels, kernel) = (self.filters, inputs[0][0], self.kernel);
         // Keras's fans: in·kh·kw and out·kh·kw.
-        let fans = Init::GlorotUniform {
+        let fans = Init::Weight {
             fan_in: channels * kernel * kernel,
             fan_out: filters * kernel * kernel,
         };
@@ -151,7 +151,9 @@ impl LayerKind for Conv2dSpec {
             decls.push(ParamDecl::trainable(
                 "bias",
                 vec![filters],
-                Init::Constant(0.0),
+                Init::Bias {
+                    fan_in: channels * kernel * kernel,
+                },
             ));
         }
         decls

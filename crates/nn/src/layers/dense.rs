@@ -63,13 +63,19 @@ impl LayerKind for DenseSpec {
     }
 
     fn params(&self, inputs: &[&[usize]]) -> Vec<ParamDecl> {
-        let fans = Init::GlorotUniform {
+        let fans = Init::Weight {
             fan_in: inputs[0][0],
             fan_out: self.units,
         };
         vec![
             ParamDecl::trainable("weight", vec![self.units, inputs[0][0]], fans),
-            ParamDecl::trainable("bias", vec![self.units], Init::Constant(0.0)),
+            ParamDecl::trainable(
+                "bias",
+                vec![self.units],
+                Init::Bias {
+                    fan_in: inputs[0][0],
+                },
+            ),
         ]
     }
 

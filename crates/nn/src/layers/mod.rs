@@ -188,9 +188,11 @@ pub(crate) trait LayerKind {
 /// How a parameter starts.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Init {
-    /// Keras's `GlorotUniform` for these fans.
-    GlorotUniform { fan_in: usize, fan_out: usize },
-    /// Every element this value (biases 0).
+    /// A weight of these fans: Keras's `GlorotUniform`, or PyTorch's default (see [`crate::InitScheme`]).
+    Weight { fan_in: usize, fan_out: usize },
+    /// A bias after a weight of this fan-in: zeros (Keras), or PyTorch's default.
+    Bias { fan_in: usize },
+    /// Every element this value (BatchNorm's gamma 1, beta 0).
     Constant(f32),
 }
 
