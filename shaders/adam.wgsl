@@ -1,7 +1,9 @@
-// One Adam step (Keras's formulas, crates/tensor/src/ops/optim.rs) over a flat parameter arena, in place:
+// One Adam or AdamW step (Keras's formulas, crates/tensor/src/ops/optim.rs) over a flat parameter arena, in
+// place:
 //   m = b1 * m + (1 - b1) * g
 //   v = b2 * v + (1 - b2) * g^2
-//   p = p - alpha * m / (sqrt(v) + eps),  alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), computed by the host
+//   p = p * decay - alpha * m / (sqrt(v) + eps),  alpha = lr * sqrt(1 - b2^t) / (1 - b1^t) and
+//   decay = 1 - lr * weight_decay (AdamW's decoupled decay; exactly 1 for Adam), computed by the host
 // main4 takes one vec4 per invocation over p.n vec4s (the arena's first 4*floor(len/4) elements; 2.5x the
 // bandwidth of one float per invocation on lavapipe); main takes elements p.start..p.n, for the rest.
 // Grids past 65535 workgroups fold into y.
@@ -15,6 +17,10 @@ struct Params {
     one_minus_beta1: f32,
     one_minus_beta2: f32,
     epsilon: f32,
+    decay: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const WG: u32 = 256u;
@@ -41,7 +47,7 @@ fn main4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let vi = p.beta2 * v4[i] + p.one_minus_beta2 * (g * g);
     m4[i] = mi;
     v4[i] = vi;
-    params4[i] -= p.alpha * mi / (sqrt(vi) + p.epsilon);
+    params4[i] = params4[i] * p.decay - p.alpha * mi / (sqrt(vi) + p.epsilon);
 }
 
 @compute @workgroup_size(WG)
@@ -55,5 +61,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let vi = p.beta2 * v[i] + p.one_minus_beta2 * (g * g);
     m[i] = mi;
     v[i] = vi;
-    params[i] -= p.alpha * mi / (sqrt(vi) + p.epsilon);
+    params[i] = params[i] * p.decay - p.alpha * mi / (sqrt(vi) + p.epsilon);
 }

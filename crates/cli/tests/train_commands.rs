@@ -306,6 +306,24 @@ fn the_fast_recipe_brings_its_settings_and_flags_override_them() {
         stdout.contains("training: 1 epochs, batch 100, Adam lr 1.0e-02 β 0.9/0.9, seed"),
         "{stdout}"
     );
+
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args(["train", "--device", "cpu", "--model", "mlp", "--dry-run"])
+        .args(["--optimizer", "adamw", "--weight-decay", "0.01"])
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("AdamW lr 1.0e-03 weight decay 0.01"),
+        "{stdout}"
+    );
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["train", "--device", "cpu", "--model", "mlp", "--dry-run"])
+        .args(["--weight-decay", "0.01"])
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(!output.status.success());
+    assert!(stderr.contains("--optimizer adamw"), "{stderr}");
 }
 
 #[test]

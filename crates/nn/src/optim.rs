@@ -9,7 +9,8 @@ use crate::error::{NnError, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerConfig {
-    /// Adam (Kingma and Ba), as Keras computes it.
+    /// Adam (Kingma and Ba), as Keras computes it; with a weight decay, AdamW (decoupled: the weights shrink
+    /// by `lr·weight_decay` of themselves each step, apart from the gradient's moments).
     Adam {
         /// Initial learning rate.
         lr: f32,
@@ -19,6 +20,9 @@ pub enum OptimizerConfig {
         beta2: f32,
         /// Added to the root of the second moment.
         epsilon: f32,
+        /// AdamW's decoupled weight decay (0: Adam; Keras's AdamW default is 0.004, PyTorch's 0.01).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        weight_decay: f32,
     },
     /// Stochastic gradient descent with (optionally Nesterov) momentum.
     Sgd {
@@ -29,6 +33,10 @@ pub enum OptimizerConfig {
         /// Nesterov momentum.
         nesterov: bool,
     },
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
 }
 
 impl Default for OptimizerConfig {
@@ -42,16 +50,23 @@ impl OptimizerConfig {
     /// Adam with Keras's betas and epsilon.
     pub fn adam(lr: f32) -> Self {
         let d = AdamStep::default();
-        Self::adam_with_betas(lr, d.beta1, d.beta2)
+        Self::adam_with(lr, d.beta1, d.beta2, 0.0)
     }
 
-    /// Adam with these betas and Keras's epsilon.
-    pub fn adam_with_betas(lr: f32, beta1: f32, beta2: f32) -> Self {
+    /// AdamW: Adam with Keras's betas and epsilon and this decoupled weight decay.
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        let d = AdamStep::default();
+        Self::adam_with(lr, d.beta1, d.beta2, weight_decay)
+    }
+
+    /// Adam (AdamW where `weight_decay` is positive) with these betas and Keras's epsilon.
+    pub fn adam_with(lr: f32, beta1: f32, beta2: f32, weight_decay: f32) -> Self {
         OptimizerConfig::Adam {
             lr,
             beta1,
             beta2,
             epsilon: AdamStep::default().epsilon,
+            weight_decay,
         }
     }
 
@@ -83,10 +98,16 @@ impl OptimizerConfig {
                 beta1,
                 beta2,
                 epsilon,
+                weight_decay,
                 ..
             } => {
                 if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
                     return bad(format!("betas {beta1}, {beta2} must be in [0, 1)"));
+                }
+                if !(weight_decay >= 0.0 && f64::from(lr) * f64::from(weight_decay) < 1.0) {
+                    return bad(format!(
+                        "weight decay {weight_decay} must be at least 0, and below 1 / lr"
+                    ));
                 }
                 if !(epsilon.is_finite() && epsilon > 0.0) {
                     return bad(format!("epsilon {epsilon} must be positive"));
@@ -151,6 +172,7 @@ impl<B: Ops> Optimizer<B> {
                 beta1,
                 beta2,
                 epsilon,
+                weight_decay,
                 ..
             } => {
                 let hp = AdamStep {
@@ -159,6 +181,7 @@ impl<B: Ops> Optimizer<B> {
                     beta2,
                     epsilon,
                     step: self.step,
+                    weight_decay,
                 };
                 backend.adam(&hp, params, grads, &self.state[0], &self.state[1])?;
             }

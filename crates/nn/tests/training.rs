@@ -384,7 +384,7 @@ fn a_one_cycle_schedule_moves_the_rate_every_step() {
     let data = sample();
     let config = TrainConfig {
         schedule: Schedule::one_cycle(),
-        optimizer: OptimizerConfig::adam_with_betas(0.01, 0.7, 0.9),
+        optimizer: OptimizerConfig::adam_with(0.01, 0.7, 0.9, 0.0),
         ..config(2)
     };
     let model = Sequential::new(&Cpu::new(), small_spec(), 7).unwrap();

@@ -28,19 +28,21 @@ fn adam_f64(hp: &AdamStep, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64
     let (b1, b2, eps) = (hp.beta1 as f64, hp.beta2 as f64, hp.epsilon as f64);
     let t = hp.step as i32;
     let alpha = hp.lr as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+    // AdamW's decoupled decay (PyTorch's `p.mul_(1 - lr * weight_decay)` before the update).
+    let decay = 1.0 - hp.lr as f64 * hp.weight_decay as f64;
     for i in 0..p.len() {
         m[i] = b1 * m[i] + (1.0 - b1) * g[i];
         v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-        p[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+        p[i] = p[i] * decay - alpha * m[i] / (v[i].sqrt() + eps);
     }
 }
 
 #[test]
-fn adam_follows_the_keras_formulas_over_many_steps() {
+fn adam_and_adamw_follow_the_keras_formulas_over_many_steps() {
     let cpu = Cpu::new();
     let mut rng = TestRng::new(1);
     // Long enough for the CPU's parallel path (65536 and up); the moments start at zero, as in training.
-    for n in [1, 7, 1000, 70_001] {
+    for (n, weight_decay) in [(1, 0.0), (7, 0.0), (1000, 0.0), (70_001, 0.0), (1000, 0.05)] {
         let p0 = rng.values(n);
         let (p, m, v) = (
             cpu.upload(&p0).unwrap(),
@@ -52,6 +54,7 @@ fn adam_follows_the_keras_formulas_over_many_steps() {
             let g = rng.values(n);
             let hp = AdamStep {
                 step,
+                weight_decay,
                 ..AdamStep::default()
             };
             cpu.adam(&hp, &p, &cpu.upload(&g).unwrap(), &m, &v).unwrap();

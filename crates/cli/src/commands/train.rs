@@ -57,6 +57,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
     optimizer: OptimizerArg,
 
+    /// AdamW's decoupled weight decay: each step the weights shrink by lr × this of themselves.
+    #[arg(long, default_value_t = 0.004, value_parser = non_negative_f32)]
+    weight_decay: f32,
+
     /// Adam's β1, the decay of the gradient's running mean.
     #[arg(long, default_value_t = 0.9, value_parser = below_one)]
     beta1: f32,
@@ -195,6 +199,8 @@ fn below_one(text: &str) -> Result<f32, String> {
 pub enum OptimizerArg {
     /// Adam with Keras's defaults (β1 0.9, β2 0.999, ε 1e-7).
     Adam,
+    /// AdamW: Adam with decoupled weight decay (--weight-decay, Keras's default 0.004).
+    Adamw,
     /// Stochastic gradient descent, with --momentum.
     Sgd,
 }
@@ -255,6 +261,7 @@ const FIXED_BY_THE_RUN: &[&str] = &[
     "optimizer",
     "beta1",
     "beta2",
+    "weight_decay",
     "schedule",
     "warmup_steps",
     "momentum",
@@ -304,6 +311,9 @@ fn refuse_fixed_flags(given: &[String]) -> anyhow::Result<()> {
 pub fn run(mut args: Args, given: &[String]) -> anyhow::Result<()> {
     if args.resume {
         refuse_fixed_flags(given)?;
+    }
+    if given.iter().any(|g| g == "weight_decay") && args.optimizer != OptimizerArg::Adamw {
+        bail!("--weight-decay is AdamW's: add --optimizer adamw");
     }
     let spec = if args.resume {
         None
@@ -405,7 +415,10 @@ fn split_validation(
 
 fn train_config(args: &Args) -> TrainConfig {
     let optimizer = match args.optimizer {
-        OptimizerArg::Adam => OptimizerConfig::adam_with_betas(args.lr, args.beta1, args.beta2),
+        OptimizerArg::Adam => OptimizerConfig::adam_with(args.lr, args.beta1, args.beta2, 0.0),
+        OptimizerArg::Adamw => {
+            OptimizerConfig::adam_with(args.lr, args.beta1, args.beta2, args.weight_decay)
+        }
         OptimizerArg::Sgd => OptimizerConfig::Sgd {
             lr: args.lr,
             momentum: args.momentum,
@@ -723,6 +736,11 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
 
 fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
     match optimizer {
+        OptimizerConfig::Adam {
+            lr, weight_decay, ..
+        } if *weight_decay > 0.0 => {
+            format!("AdamW lr {} weight decay {weight_decay}", format_lr(*lr))
+        }
         OptimizerConfig::Adam {
             lr, beta1, beta2, ..
         } if *optimizer != OptimizerConfig::adam(*lr) => {

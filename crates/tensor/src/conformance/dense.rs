@@ -482,9 +482,11 @@ pub fn check_adam(gpu: &Gpu) -> Result<Report> {
     let mut report = Report::new("adam");
     let mut rng = TestRng::new(0xada);
     for &n in LENGTHS {
+        // Every other length as AdamW.
         let hp = AdamStep {
             lr: 1e-2,
             step: 1 + rng.below(2000) as u32,
+            weight_decay: if n % 2 == 0 { 0.0 } else { 0.004 },
             ..AdamStep::default()
         };
         let [p, g, m, v] = arena(&mut rng, n);
@@ -516,7 +518,7 @@ pub fn check_adam(gpu: &Gpu) -> Result<Report> {
             abs: 2.0 * EPS,
             rel: 0.0,
         };
-        let shape = format!("{n} t={}", hp.step);
+        let shape = format!("{n} t={} wd={}", hp.step, hp.weight_decay);
         report.compare(
             &format!("{shape} p"),
             &gpu.download(&x[0])?,

@@ -9,6 +9,8 @@ use crate::{Backend, Result};
 
 /// One Adam step as Keras defines it (defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7):
 /// `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`, `α = lr·sqrt(1-β2^t)/(1-β1^t)`, `p -= α·m/(sqrt(v)+ε)`.
+/// With a weight decay it is AdamW (Loshchilov and Hutter's decoupled decay, as Keras's and PyTorch's
+/// `AdamW`): `p = p·(1 - lr·weight_decay) - α·m/(sqrt(v)+ε)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
     /// Learning rate of this step (schedules change it between steps).
@@ -21,6 +23,8 @@ pub struct AdamStep {
     pub epsilon: f32,
     /// The step number `t`, from 1.
     pub step: u32,
+    /// AdamW's decoupled weight decay (0: Adam).
+    pub weight_decay: f32,
 }
 
 impl Default for AdamStep {
@@ -31,6 +35,7 @@ impl Default for AdamStep {
             beta2: 0.999,
             epsilon: 1e-7,
             step: 1,
+            weight_decay: 0.0,
         }
     }
 }
@@ -76,6 +81,11 @@ impl AdamStep {
         (self.lr as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32
     }
 
+    /// AdamW's factor `1 - lr·weight_decay`, computed in f64 and rounded once (exactly 1 for Adam).
+    pub fn decay(&self) -> f32 {
+        (1.0 - self.lr as f64 * self.weight_decay as f64) as f32
+    }
+
     fn params(&self, n: u32, start: u32) -> AdamParams {
         AdamParams {
             n,
@@ -86,6 +96,8 @@ impl AdamStep {
             one_minus_beta1: 1.0 - self.beta1,
             one_minus_beta2: 1.0 - self.beta2,
             epsilon: self.epsilon,
+            decay: self.decay(),
+            _pad: [0; 3],
         }
     }
 }
@@ -102,11 +114,13 @@ struct AdamParams {
     one_minus_beta1: f32,
     one_minus_beta2: f32,
     epsilon: f32,
+    decay: f32,
+    _pad: [u32; 3],
 }
 
 #[cfg(test)]
 pub(crate) fn adam_uniform() -> crate::gpu::uniform::UniformLayout {
-    crate::gpu::uniform::uniform_layout!(AdamParams for ["adam"] { n, start, alpha, beta1, beta2, one_minus_beta1, one_minus_beta2, epsilon })
+    crate::gpu::uniform::uniform_layout!(AdamParams for ["adam"] { n, start, alpha, beta1, beta2, one_minus_beta1, one_minus_beta2, epsilon, decay })
 }
 
 impl AdamParams {
@@ -115,7 +129,7 @@ impl AdamParams {
     fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
         *m = self.beta1 * *m + self.one_minus_beta1 * g;
         *v = self.beta2 * *v + self.one_minus_beta2 * (g * g);
-        *p -= self.alpha * *m / (v.sqrt() + self.epsilon);
+        *p = *p * self.decay - self.alpha * *m / (v.sqrt() + self.epsilon);
     }
 }
 
