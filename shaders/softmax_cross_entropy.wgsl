@@ -1,9 +1,11 @@
-// Fused softmax + cross-entropy over `rows` rows of `classes` logits, in ONE workgroup so the batch's loss is
-// reduced in a fixed order (deterministic, no float atomics):
+// Fused softmax + cross-entropy with label smoothing over `rows` rows of `classes` logits, in ONE workgroup so
+// the batch's loss is reduced in a fixed order (deterministic, no float atomics). The target of row r is
+// t[c] = on * (c == label_r) + off, on = 1 - smoothing and off = smoothing / classes (computed by the host;
+// on 1 and off 0 without smoothing):
 //   m = max_c x[r, c], s = sum_c exp(x[r, c] - m)                      (numerically stable)
-//   loss_r = log(s) - (x[r, label_r] - m)                              (= -log softmax[label_r])
+//   loss_r = log(s) - on * (x[r, label_r] - m) - off * sum_c (x[r, c] - m)   (= -sum_c t[c] log softmax[c])
 //   hit_r  = 1 if the first argmax of row r is label_r, else 0
-//   grad[r, c] = (exp(x[r, c] - m) / s - (c == label_r)) * grad_scale  (entry loss_grad only)
+//   grad[r, c] = (exp(x[r, c] - m) / s - t[c]) * grad_scale            (entry loss_grad only)
 //   stats[0] += sum_r loss_r, stats[1] += sum_r hit_r
 // Invocation t handles rows t, t + WG, ... in order, then a fixed tree adds the WG partial sums.
 // A label >= classes (which the host cannot check without a readback) is clamped to classes - 1.
@@ -12,6 +14,11 @@ struct Params {
     rows: u32,
     classes: u32,
     grad_scale: f32,
+    target_on: f32,
+    target_off: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const WG: u32 = 256u;
@@ -45,11 +52,13 @@ fn row_stats(r: u32) -> Row {
         }
     }
     var s = 0.0;
+    var deviations = 0.0;
     for (var c = 0u; c < p.classes; c++) {
         s += exp(logits[base + c] - m);
+        deviations += logits[base + c] - m;
     }
     let label = min(labels[r], p.classes - 1u);
-    let loss = log(s) - (logits[base + label] - m);
+    let loss = log(s) - p.target_on * (logits[base + label] - m) - p.target_off * deviations;
     return Row(m, s, label, loss, select(0.0, 1.0, best == label));
 }
 
@@ -95,7 +104,8 @@ fn loss_grad(@builtin(local_invocation_index) lid: u32) {
         let inv = 1.0 / row.sum;
         for (var c = 0u; c < p.classes; c++) {
             let prob = exp(logits[base + c] - row.top) * inv;
-            grad[base + c] = (prob - select(0.0, 1.0, c == row.label)) * p.grad_scale;
+            let wanted = select(p.target_off, p.target_on + p.target_off, c == row.label);
+            grad[base + c] = (prob - wanted) * p.grad_scale;
         }
     }
     accumulate(lid, loss, hits);

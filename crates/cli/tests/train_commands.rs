@@ -278,7 +278,7 @@ fn the_fast_recipe_brings_its_settings_and_flags_override_them() {
     assert!(stdout.contains("500 training, 0 validation"), "{stdout}");
     assert!(
         stdout.contains(
-            "training: 1 epochs, batch 256, Adam lr 1.0e-02 β 0.7/0.9, one-cycle schedule"
+            "training: 1 epochs, batch 256, Adam lr 1.0e-02 β 0.7/0.9, one-cycle schedule, label smoothing 0.1"
         ),
         "{stdout}"
     );
@@ -299,6 +299,7 @@ fn the_fast_recipe_brings_its_settings_and_flags_override_them() {
     let (output, stdout, stderr) = run(digits(&dir)
         .args(["train", "--device", "cpu", "--model", "fast", "--dry-run"])
         .args(["--batch", "100", "--schedule", "constant", "--beta1", "0.9"])
+        .args(["--label-smoothing", "0"])
         .arg("--data")
         .arg(sample_dir()));
     assert!(output.status.success(), "{stdout}\n{stderr}");

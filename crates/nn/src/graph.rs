@@ -83,14 +83,16 @@ impl<B: Ops> Graph<B> {
             && self.consumers[node.inputs[0]].len() == 1
     }
 
-    /// The fused loss on the logits: accumulates `[loss sum, correct]` into `stats` and, when training, writes
-    /// the gradient of the mean loss with respect to the logits.
+    /// The fused loss on the logits (with `label_smoothing`, 0 for plain cross-entropy): accumulates `[loss
+    /// sum, correct]` into `stats` and, when training, writes the gradient of the mean loss with respect to the
+    /// logits.
     pub fn loss(
         &self,
         backend: &B,
         ws: &Workspace<B>,
         classes: usize,
         train: bool,
+        label_smoothing: f32,
         stats: &B::Buf<f32>,
     ) -> Result<()> {
         let n = ws.capacity;
@@ -98,6 +100,7 @@ impl<B: Ops> Graph<B> {
             rows: n,
             classes,
             grad_scale: 1.0 / n as f32,
+            label_smoothing,
         };
         let grad = if train {
             ws.grads.last().and_then(Option::as_ref).map(|g| &g.buf)
@@ -485,13 +488,19 @@ mod tests {
             cpu.write(&model.params, params).unwrap();
             cpu.fill(&stats, 0.0).unwrap();
             model.graph.forward(&cpu, &ws, Mode::Train(random)).unwrap();
-            model.graph.loss(&cpu, &ws, classes, false, &stats).unwrap();
+            model
+                .graph
+                .loss(&cpu, &ws, classes, false, 0.0, &stats)
+                .unwrap();
             cpu.download(&stats).unwrap()[0] / n as f32
         };
 
         let params = cpu.download(&model.params).unwrap();
         mean_loss(&params);
-        model.graph.loss(&cpu, &ws, classes, true, &stats).unwrap();
+        model
+            .graph
+            .loss(&cpu, &ws, classes, true, 0.0, &stats)
+            .unwrap();
         model.graph.backward(&cpu, &ws, random).unwrap();
         let analytic = cpu.download(&model.grads).unwrap();
 

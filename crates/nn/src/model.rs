@@ -356,7 +356,7 @@ impl<B: Ops> Sequential<B> {
             )?;
             self.graph.forward(b, ws, Mode::Eval)?;
             if with_loss {
-                self.graph.loss(b, ws, classes, false, &stats)?;
+                self.graph.loss(b, ws, classes, false, 0.0, &stats)?;
             }
             b.argmax_rows(
                 ws.logits(),

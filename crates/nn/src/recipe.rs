@@ -26,4 +26,6 @@ pub struct Recipe {
     /// Fraction of the training set held out for validation (0: train on all of it).
     pub validation_split: Option<f64>,
     pub augment: Option<AugmentConfig>,
+    /// Label smoothing of the training loss.
+    pub label_smoothing: Option<f32>,
 }

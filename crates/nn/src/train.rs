@@ -67,6 +67,9 @@ pub struct TrainConfig {
     pub callbacks: Vec<Callback>,
     /// The per-step learning-rate schedule, a factor on the rate the optimizer and callbacks give.
     pub schedule: Schedule,
+    /// Label smoothing of the training loss (the training loss reported is the smoothed one; validation and
+    /// evaluation use plain cross-entropy).
+    pub label_smoothing: f32,
 }
 
 impl Default for TrainConfig {
@@ -81,6 +84,7 @@ impl Default for TrainConfig {
             eval_batch_size: EvalOptions::default().batch_size,
             callbacks: Vec::new(),
             schedule: Schedule::Constant,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -391,7 +395,15 @@ impl<B: Ops> Trainer<B> {
         };
         let graph = &self.model.graph;
         graph.forward(b, ws, Mode::Train(random))?;
-        graph.loss(b, ws, self.model.spec().classes, true, &self.stats)?;
+        let classes = self.model.spec().classes;
+        graph.loss(
+            b,
+            ws,
+            classes,
+            true,
+            self.config.label_smoothing,
+            &self.stats,
+        )?;
         graph.backward(b, ws, random)?;
         let total = (self.config.epochs * steps) as u64;
         let at = self.config.schedule.at(self.global_step, total);
@@ -640,6 +652,12 @@ fn validate(config: &TrainConfig, has_validation: bool) -> Result<()> {
     }
     config.optimizer.validate()?;
     config.schedule.validate().map_err(NnError::Config)?;
+    if !(0.0..1.0).contains(&config.label_smoothing) {
+        return bad(format!(
+            "label smoothing {} must be in [0, 1)",
+            config.label_smoothing
+        ));
+    }
     if let Some(a) = config.augment {
         let values = [a.max_rotation_degrees, a.max_shift, a.max_zoom];
         if values.iter().any(|v| !v.is_finite() || *v < 0.0) || a.max_zoom >= 1.0 {

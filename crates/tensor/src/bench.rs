@@ -262,6 +262,7 @@ fn rows_setup<B: ReduceOps>(b: &B, op: &'static str, rows: usize, cols: usize) -
         rows,
         classes: cols,
         grad_scale: 1.0 / rows as f32,
+        label_smoothing: 0.0,
     };
     Ok(Box::new(move |b: &B| match op {
         "argmax" => b.argmax_rows(&x, rows, cols, &index),

@@ -191,14 +191,30 @@ fn relu_backward_is_the_derivative_of_relu() {
     }
 }
 
-/// grad_scale · Σ_r -log softmax(x_r)[label_r], in f64 with the row max subtracted.
-fn cross_entropy_f64(x: &[f64], labels: &[u32], classes: usize, grad_scale: f64) -> f64 {
+/// grad_scale · Σ_r Σ_c -t_c log softmax(x_r)[c], the target `t = (1 - ε)·onehot(label_r) + ε / classes`, in
+/// f64 from the definition (log-softmax with the row max subtracted).
+fn cross_entropy_f64(
+    x: &[f64],
+    labels: &[u32],
+    classes: usize,
+    grad_scale: f64,
+    smoothing: f64,
+) -> f64 {
     x.chunks(classes)
         .zip(labels)
         .map(|(row, &label)| {
             let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
-            grad_scale * (sum.ln() - (row[label as usize] - max))
+            let log_sum = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+            let loss: f64 = row
+                .iter()
+                .enumerate()
+                .map(|(c, v)| {
+                    let onehot = if c == label as usize { 1.0 } else { 0.0 };
+                    let target = (1.0 - smoothing) * onehot + smoothing / classes as f64;
+                    -target * (v - max - log_sum)
+                })
+                .sum();
+            grad_scale * loss
         })
         .sum()
 }
@@ -207,7 +223,16 @@ fn cross_entropy_f64(x: &[f64], labels: &[u32], classes: usize, grad_scale: f64)
 fn softmax_cross_entropy_gradient_is_the_derivative_of_its_loss() {
     let cpu = Cpu::new();
     let mut rng = TestRng::new(4);
-    for (rows, classes) in [(1, 1), (1, 10), (3, 2), (64, 10), (5, 37)] {
+    for (rows, classes, smoothing) in [
+        (1, 1, 0.0),
+        (1, 10, 0.0),
+        (3, 2, 0.0),
+        (64, 10, 0.0),
+        (5, 37, 0.0),
+        (1, 10, 0.1),
+        (64, 10, 0.1),
+        (5, 37, 0.3),
+    ] {
         let x: Vec<f32> = rng.values(rows * classes).iter().map(|v| 3.0 * v).collect();
         let labels: Vec<u32> = (0..rows)
             .map(|_| rng.below(classes as u64) as u32)
@@ -216,6 +241,7 @@ fn softmax_cross_entropy_gradient_is_the_derivative_of_its_loss() {
             rows,
             classes,
             grad_scale: 1.0 / rows as f32,
+            label_smoothing: smoothing as f32,
         };
         let grad = cpu.zeros::<f32>(rows * classes).unwrap();
         let stats = cpu.upload(&[0.5f32, 2.0]).unwrap();
@@ -225,7 +251,7 @@ fn softmax_cross_entropy_gradient_is_the_derivative_of_its_loss() {
 
         let scale = spec.grad_scale as f64;
         let fd = finite_differences(&to_f64(&x), 1e-4, |x| {
-            cross_entropy_f64(x, &labels, classes, scale)
+            cross_entropy_f64(x, &labels, classes, scale, smoothing)
         });
         // Truncation error h²·f'''/6 is below 1e-8; the f32 kernel keeps about 7 digits of values below 1.
         assert_close(
@@ -237,7 +263,7 @@ fn softmax_cross_entropy_gradient_is_the_derivative_of_its_loss() {
         );
 
         // The forward loss (unscaled) and the hit count accumulate onto the stats.
-        let loss = cross_entropy_f64(&to_f64(&x), &labels, classes, 1.0);
+        let loss = cross_entropy_f64(&to_f64(&x), &labels, classes, 1.0, smoothing);
         let hits = x
             .chunks(classes)
             .zip(&labels)
@@ -280,6 +306,7 @@ fn softmax_and_its_loss_are_stable_for_huge_logits() {
         rows: 2,
         classes: 3,
         grad_scale: 1.0,
+        label_smoothing: 0.0,
     };
     let stats = cpu.zeros::<f32>(2).unwrap();
     let grad = cpu.zeros::<f32>(6).unwrap();
@@ -311,6 +338,7 @@ fn bad_shapes_and_labels_are_typed_errors() {
         rows: 1,
         classes: 3,
         grad_scale: 1.0,
+        label_smoothing: 0.0,
     };
     let stats = cpu.zeros::<f32>(2).unwrap();
     let err = cpu

@@ -75,6 +75,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     schedule: ScheduleArg,
 
+    /// Label smoothing of the training loss: the target is (1 - this) on the label plus this / classes on every
+    /// class (Keras's and PyTorch's label_smoothing). Validation and test losses stay plain cross-entropy.
+    #[arg(long, default_value_t = 0.0, value_parser = below_one)]
+    label_smoothing: f32,
+
     /// With --schedule cosine: steps of linear warm-up.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
     warmup_steps: u64,
@@ -264,6 +269,7 @@ const FIXED_BY_THE_RUN: &[&str] = &[
     "weight_decay",
     "schedule",
     "warmup_steps",
+    "label_smoothing",
     "momentum",
     "nesterov",
     "validation_split",
@@ -460,6 +466,7 @@ fn train_config(args: &Args) -> TrainConfig {
         progress_every: args.log_interval as usize,
         eval_batch_size: args.eval_batch as usize,
         callbacks,
+        label_smoothing: args.label_smoothing,
         schedule: match args.schedule {
             ScheduleArg::Constant => Schedule::Constant,
             ScheduleArg::OneCycle => args.one_cycle.unwrap_or_else(Schedule::one_cycle),
@@ -499,6 +506,9 @@ fn apply_recipe(args: &mut Args, recipe: &Recipe, given: &[String]) {
         {
             args.warmup_steps = warmup_steps;
         }
+    }
+    if let (true, Some(smoothing)) = (open("label_smoothing"), recipe.label_smoothing) {
+        args.label_smoothing = smoothing;
     }
     if let (true, Some(rate)) = (open("lr_decay"), recipe.lr_decay) {
         args.lr_decay = Some(rate);
@@ -711,7 +721,7 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
     let config = trainer.config();
     println!(
         "device: {}\ndata: {} ({} training, {} validation, {} test samples)\n\
-         training: {} epochs, batch {}, {}{}, seed {}{}",
+         training: {} epochs, batch {}, {}{}{}, seed {}{}",
         data.device_line,
         data.location_dir.display(),
         data.train.len(),
@@ -724,6 +734,11 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
             Schedule::Constant => "",
             Schedule::OneCycle { .. } => ", one-cycle schedule",
             Schedule::Cosine { .. } => ", cosine schedule",
+        },
+        if config.label_smoothing > 0.0 {
+            format!(", label smoothing {}", config.label_smoothing)
+        } else {
+            String::new()
         },
         config.seed,
         if config.augment.is_some() {

@@ -16,8 +16,11 @@ pub struct SoftmaxCrossEntropy {
     pub rows: usize,
     /// Classes per sample.
     pub classes: usize,
-    /// Multiplies the gradient `softmax - onehot`: `1 / rows` for a mean loss.
+    /// Multiplies the gradient `softmax - target`: `1 / rows` for a mean loss.
     pub grad_scale: f32,
+    /// Label smoothing ε (Keras's and PyTorch's `label_smoothing`): the target is `(1 - ε)·onehot + ε / classes`.
+    /// 0 is plain cross-entropy, bit for bit.
+    pub label_smoothing: f32,
 }
 
 /// Reduction operations.
@@ -64,10 +67,22 @@ pub trait ReduceOps: Backend {
 }
 
 impl SoftmaxCrossEntropy {
+    /// The target's `(on, off)`: `t[c] = on·(c == label) + off`, rounded once in f32, the same on every backend.
+    fn targets(&self) -> (f32, f32) {
+        let eps = f64::from(self.label_smoothing);
+        ((1.0 - eps) as f32, (eps / self.classes as f64) as f32)
+    }
+
     fn check(&self, logits: usize, labels: usize, grad: Option<usize>, stats: usize) -> Result<()> {
         const OP: &str = "softmax_cross_entropy";
         if self.classes == 0 {
             return Err(shape_error(OP, "classes is 0"));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(shape_error(
+                OP,
+                format!("label smoothing {} is not in [0, 1)", self.label_smoothing),
+            ));
         }
         check_len(
             OP,
@@ -250,6 +265,7 @@ impl ReduceOps for Cpu {
             grad_scale,
             ..
         } = *spec;
+        let (on, off) = spec.targets();
         let (x, labels) = (logits.read(), labels.read());
         if let Some(at) = labels.iter().position(|&l| l as usize >= classes) {
             return Err(shape_error(
@@ -265,7 +281,8 @@ impl ReduceOps for Cpu {
         for (r, (row, &label)) in x.chunks_exact(classes).zip(labels.iter()).enumerate() {
             let label = label as usize;
             let (max, sum) = max_and_exp_sum(row);
-            loss += sum.ln() - (row[label] - max);
+            let deviations: f32 = row.iter().map(|&v| v - max).sum();
+            loss += sum.ln() - on * (row[label] - max) - off * deviations;
             if first_argmax(row) == label {
                 hits += 1.0;
             }
@@ -276,8 +293,8 @@ impl ReduceOps for Cpu {
                     .zip(row)
                     .enumerate()
                 {
-                    let onehot = if c == label { 1.0 } else { 0.0 };
-                    *g = ((v - max).exp() * inv - onehot) * grad_scale;
+                    let target = if c == label { on + off } else { off };
+                    *g = ((v - max).exp() * inv - target) * grad_scale;
                 }
             }
         }
@@ -320,11 +337,14 @@ struct LossParams {
     rows: u32,
     classes: u32,
     grad_scale: f32,
+    target_on: f32,
+    target_off: f32,
+    _pad: [u32; 3],
 }
 
 #[cfg(test)]
 pub(crate) fn loss_uniform() -> crate::gpu::uniform::UniformLayout {
-    crate::gpu::uniform::uniform_layout!(LossParams for ["softmax_cross_entropy"] { rows, classes, grad_scale })
+    crate::gpu::uniform::uniform_layout!(LossParams for ["softmax_cross_entropy"] { rows, classes, grad_scale, target_on, target_off })
 }
 
 /// Invocations per workgroup of the row kernels (`WG` in argmax.wgsl and softmax.wgsl).
@@ -452,10 +472,14 @@ impl ReduceOps for Gpu {
             stats.len(),
         )?;
         self.check_binding("softmax_cross_entropy", logits)?;
+        let (target_on, target_off) = spec.targets();
         let params = LossParams {
             rows: spec.rows as u32,
             classes: spec.classes as u32,
             grad_scale: spec.grad_scale,
+            target_on,
+            target_off,
+            _pad: [0; 3],
         };
         let mut buffers = vec![logits.binding(), labels.binding(), stats.binding()];
         let entry = match grad {
@@ -491,6 +515,7 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
         rows: 2,
         classes: 2,
         grad_scale: 0.5,
+        label_smoothing: 0.0,
     };
     let (labels, stats) = (gpu.zeros::<u32>(2)?, gpu.zeros::<f32>(2)?);
     gpu.softmax_cross_entropy(&spec, &logits, &labels, Some(&out), &stats)?;
