@@ -244,14 +244,15 @@ fn ten() -> usize {
 
 impl ModelSpec {
     /// Names accepted by [`ModelSpec::preset`].
-    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception", "fast"];
+    pub const PRESETS: &[&str] = &["tutorial", "mlp", "resnet", "inception", "fast", "best"];
 
     /// A named description: `tutorial` is the Keras MNIST convnet (conv 32 3×3 ReLU, max-pool 2, conv 64 3×3
     /// ReLU, max-pool 2, flatten, dense 128 ReLU, dropout 0.5, dense 10); `mlp` a dense baseline (flatten,
     /// dense 128 ReLU, dense 10); `resnet` a small residual network with batch normalisation
     /// (`crates/nn/presets/resnet.toml`); `inception` a small network of Inception blocks
     /// (`crates/nn/presets/inception.toml`); `fast` the one-epoch speed recipe, a small convnet with its
-    /// training settings (`crates/nn/presets/fast.toml`).
+    /// training settings (`crates/nn/presets/fast.toml`); `best` the best single-model recipe, a BatchNorm CNN
+    /// with its 30-epoch training settings (`crates/nn/presets/best.toml`).
     pub fn preset(name: &str) -> Result<ModelSpec> {
         let relu = |spec: Conv2dSpec| Conv2dSpec {
             activation: Activation::Relu,
@@ -279,6 +280,9 @@ impl ModelSpec {
             }
             "fast" => {
                 return Self::from_toml_str(include_str!("../presets/fast.toml"), "preset fast");
+            }
+            "best" => {
+                return Self::from_toml_str(include_str!("../presets/best.toml"), "preset best");
             }
             "tutorial" => vec![
                 LayerSpec::Conv2d(relu(Conv2dSpec::new(32, 3))),

@@ -17,7 +17,9 @@ pub enum Padding {
     /// No padding: the output shrinks by `kernel - 1`.
     #[default]
     Valid,
-    /// `(kernel - 1) / 2` on every side, keeping the size (odd kernels, stride 1).
+    /// `(kernel - 1) / 2` on every side (odd kernels): the output is `ceil(size / stride)`, the size itself at
+    /// stride 1, as in Keras. With a stride, the padding is PyTorch's symmetric `padding = (k - 1) / 2`, where
+    /// Keras would put the odd row and column of padding at the bottom and right.
     Same,
 }
 
@@ -119,8 +121,8 @@ impl LayerKind for Conv2dSpec {
         if filters == 0 || kernel == 0 || stride == 0 {
             return Err("filters, kernel and stride must be at least 1".into());
         }
-        if self.padding == Padding::Same && (kernel % 2 == 0 || stride != 1) {
-            return Err("padding = \"same\" needs an odd kernel and stride 1".into());
+        if self.padding == Padding::Same && kernel % 2 == 0 {
+            return Err("padding = \"same\" needs an odd kernel".into());
         }
         let pad = self.pad();
         if kernel > h.saturating_add(2 * pad) || kernel > w.saturating_add(2 * pad) {
