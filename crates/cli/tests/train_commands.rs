@@ -150,6 +150,22 @@ fn cpu_train_resume_eval_predict() {
     assert_png(&out.join("confusion.png"));
     assert!(out.join("misclassified.png").is_file());
 
+    // An ensemble of the model and its first checkpoint, each on three shifted copies of every image.
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args(["eval", "--device", "cpu", "--tta", "3", "--model"])
+        .arg(&model)
+        .arg("--model")
+        .arg(out.join("checkpoints/epoch-001.safetensors"))
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.matches("alone with 3 copies: loss").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("test: 200 samples - loss: "), "{stdout}");
+
     // Predict pictures and a test image, as JSON.
     let (output, stdout, stderr) = run(digits(&dir)
         .args(["predict", "--json", "--test-index", "0", "--model"])

@@ -295,6 +295,45 @@ impl LabelledImages {
         counts
     }
 
+    /// The same images moved `dy` rows down and `dx` columns right (negative: up, left), the pixels that
+    /// enter filled with 0 (MNIST's background); test-time augmentation evaluates such copies.
+    ///
+    /// ```
+    /// use digits_idx::LabelledImages;
+    ///
+    /// let one = LabelledImages::new(vec![1, 2, 3, 4], vec![0], 2, 2, 10)?;
+    /// assert_eq!(one.shifted(0, 1).pixels(), &[0, 1, 0, 3]);
+    /// assert_eq!(one.shifted(-1, 0).pixels(), &[3, 4, 0, 0]);
+    /// # Ok::<(), digits_idx::Error>(())
+    /// ```
+    pub fn shifted(&self, dy: isize, dx: isize) -> Self {
+        let (rows, cols) = (self.rows, self.cols);
+        let mut pixels = vec![0u8; self.pixels.len()];
+        for (from, to) in self
+            .pixels
+            .chunks_exact(self.image_size())
+            .zip(pixels.chunks_exact_mut(rows * cols))
+        {
+            for y in 0..rows {
+                let Some(source_y) = y.checked_add_signed(-dy).filter(|&v| v < rows) else {
+                    continue;
+                };
+                for x in 0..cols {
+                    if let Some(source_x) = x.checked_add_signed(-dx).filter(|&v| v < cols) {
+                        to[y * cols + x] = from[source_y * cols + source_x];
+                    }
+                }
+            }
+        }
+        Self {
+            pixels,
+            labels: self.labels.clone(),
+            rows,
+            cols,
+            num_classes: self.num_classes,
+        }
+    }
+
     /// A new set holding the images at `indices`, in that order (repeats allowed), or `None` if an
     /// index is out of range. Useful to materialise a shuffled copy or gather a batch.
     pub fn subset(&self, indices: &[usize]) -> Option<Self> {

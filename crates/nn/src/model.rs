@@ -62,6 +62,64 @@ pub struct Evaluation {
     pub probabilities: Option<Vec<f32>>,
 }
 
+impl Evaluation {
+    /// The evaluation of the averaged probabilities of several evaluations of the same samples (an
+    /// ensemble of models, or test-time augmented copies): each evaluation must hold its probabilities.
+    /// The loss is the mean cross-entropy of the averaged probabilities against `labels`.
+    pub fn average(parts: &[Evaluation], labels: &[u8]) -> Result<Evaluation> {
+        let Some(first) = parts.first() else {
+            return Err(NnError::Data("nothing to average".into()));
+        };
+        let samples = first.samples;
+        let mut sum = vec![0.0f64; first.probabilities.as_ref().map_or(0, Vec::len)];
+        for part in parts {
+            let probabilities = part.probabilities.as_ref().ok_or_else(|| {
+                NnError::Data("an evaluation to average holds no probabilities".into())
+            })?;
+            if part.samples != samples || probabilities.len() != sum.len() {
+                return Err(NnError::Data(format!(
+                    "cannot average evaluations of {} and {} values",
+                    sum.len(),
+                    probabilities.len()
+                )));
+            }
+            for (s, &p) in sum.iter_mut().zip(probabilities) {
+                *s += f64::from(p);
+            }
+        }
+        if samples == 0 || labels.len() != samples || sum.len() % samples != 0 {
+            return Err(NnError::Data(format!(
+                "{} labels for {samples} samples of {} probabilities",
+                labels.len(),
+                sum.len()
+            )));
+        }
+        let classes = sum.len() / samples;
+        let scale = 1.0 / parts.len() as f64;
+        let mean: Vec<f32> = sum.iter().map(|s| (s * scale) as f32).collect();
+        let mut loss = 0.0f64;
+        let mut correct = 0usize;
+        let predictions: Vec<u32> = mean
+            .chunks_exact(classes)
+            .zip(labels)
+            .map(|(row, &label)| {
+                let best = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+                correct += usize::from(best == usize::from(label));
+                let p = row.get(usize::from(label)).copied().unwrap_or(0.0);
+                loss -= f64::from(p.max(f32::MIN_POSITIVE)).ln();
+                best as u32
+            })
+            .collect();
+        Ok(Evaluation {
+            samples,
+            loss: (loss / samples as f64) as f32,
+            accuracy: (correct as f64 / samples as f64) as f32,
+            predictions,
+            probabilities: Some(mean),
+        })
+    }
+}
+
 /// What [`Sequential::predict`] returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Predictions {

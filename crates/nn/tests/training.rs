@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    Callback, DeviceDataset, EarlyStopping, EvalOptions, ModelSpec, Monitor, NamedTensor,
-    OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason, TrainConfig, Trainer,
+    Callback, DeviceDataset, EarlyStopping, EvalOptions, Evaluation, ModelSpec, Monitor,
+    NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason, TrainConfig,
+    Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -410,6 +411,46 @@ fn a_one_cycle_schedule_moves_the_rate_every_step() {
         plain.model().weights().unwrap(),
         trainer.model().weights().unwrap()
     );
+}
+
+/// Averaging evaluations: one evaluation averages to itself; two models' average is between them.
+#[test]
+fn evaluations_average_into_an_ensemble() {
+    let data = sample();
+    let cpu = Cpu::new();
+    let test = DeviceDataset::upload(&cpu, &data.test).unwrap();
+    let options = EvalOptions {
+        probabilities: true,
+        ..EvalOptions::default()
+    };
+    let mut evaluations = Vec::new();
+    for seed in [1, 2] {
+        let model = Sequential::new(&cpu, small_spec(), seed).unwrap();
+        let mut trainer = Trainer::new(model, config(1), &data.train, None).unwrap();
+        trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+        let (mut model, _) = trainer.finish().unwrap();
+        evaluations.push(model.evaluate(&test, &options).unwrap());
+    }
+    let labels = data.test.labels();
+    let alone = Evaluation::average(&evaluations[..1], labels).unwrap();
+    assert_eq!(alone.predictions, evaluations[0].predictions);
+    assert!((alone.loss - evaluations[0].loss).abs() < 1e-4);
+    assert!((alone.accuracy - evaluations[0].accuracy).abs() < 1e-6);
+
+    let both = Evaluation::average(&evaluations, labels).unwrap();
+    let (a, b) = (
+        evaluations[0].probabilities.as_ref().unwrap(),
+        evaluations[1].probabilities.as_ref().unwrap(),
+    );
+    let mean = both.probabilities.as_ref().unwrap();
+    for i in 0..mean.len() {
+        assert!((mean[i] - (a[i] + b[i]) / 2.0).abs() < 1e-6);
+    }
+    assert_ne!(a, b);
+    // Without probabilities there is nothing to average.
+    let mut bare = evaluations[0].clone();
+    bare.probabilities = None;
+    assert!(Evaluation::average(&[bare], labels).is_err());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use digits_idx::{LabelledImages, Split};
-use digits_nn::{DeviceDataset, EvalOptions, Sequential};
+use digits_nn::{DeviceDataset, EvalOptions, Evaluation, Sequential};
 use digits_tensor::Ops;
 
 use super::data::{DataArgs, SplitArg};
@@ -18,9 +18,15 @@ use super::shown;
 /// Evaluate a model: loss, accuracy, per-class accuracy, confusion matrix, misclassified images.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The model file (model.safetensors or a checkpoint written by `digits train`).
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    /// The model file (model.safetensors or a checkpoint written by `digits train`). Repeat it to evaluate an
+    /// ensemble: the models' probabilities are averaged (any mix of architectures).
+    #[arg(long, value_name = "FILE", required = true)]
+    model: Vec<PathBuf>,
+
+    /// Test-time augmentation: average the probabilities of this many copies of each image, the image itself
+    /// and copies shifted by one pixel (right, left, down, up, then the diagonals).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9))]
+    tta: u32,
 
     #[command(flatten)]
     data: DataArgs,
@@ -45,14 +51,28 @@ pub struct Args {
     max_mistakes: u32,
 }
 
+/// The shifts (rows down, columns right) of the test-time augmented copies, in the order `--tta` takes them.
+const TTA_SHIFTS: [(isize, isize); 9] = [
+    (0, 0),
+    (0, 1),
+    (0, -1),
+    (1, 0),
+    (-1, 0),
+    (1, 1),
+    (-1, -1),
+    (1, -1),
+    (-1, 1),
+];
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    ensure_model_file(&args.model)?;
+    for model in &args.model {
+        ensure_model_file(model)?;
+    }
     let split = Split::from(args.split);
     let (_, samples) = args.data.load_split(split)?;
     let out = match &args.out {
         Some(out) => out.clone(),
-        None => args
-            .model
+        None => args.model[0]
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
     };
@@ -89,32 +109,78 @@ fn evaluate_on<B: Ops>(
     samples: &LabelledImages,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let mut model = Sequential::load(backend, &args.model)
-        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
-    let classes = model.spec().classes;
-    if samples.num_classes() > classes {
-        bail!(
-            "the model predicts {classes} classes but the {} split has {}",
-            split.name(),
-            samples.num_classes()
-        );
-    }
-    println!(
-        "model: {} ({}, {} parameters)\ndevice: {device_name}",
-        args.model.display(),
-        shown(&model.spec().name),
-        model.param_count()
-    );
-    let data =
-        DeviceDataset::upload(backend, samples).context("cannot load the images on the device")?;
-    let start = Instant::now();
+    let copies: Vec<LabelledImages> = TTA_SHIFTS[..args.tta as usize]
+        .iter()
+        .map(|&(dy, dx)| samples.shifted(dy, dx))
+        .collect();
+    let uploaded = copies
+        .iter()
+        .map(|copy| DeviceDataset::upload(backend, copy))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot load the images on the device")?;
+    let combined = args.model.len() > 1 || args.tta > 1;
     let options = EvalOptions {
         batch_size: args.batch as usize,
-        probabilities: false,
+        probabilities: combined,
     };
-    let evaluation = model
-        .evaluate(&data, &options)
-        .with_context(|| format!("cannot evaluate on the {} split", split.name()))?;
+    println!("device: {device_name}");
+    let start = Instant::now();
+    let mut parts = Vec::new();
+    let mut first_classes = None;
+    for path in &args.model {
+        let mut model = Sequential::load(backend, path)
+            .with_context(|| format!("cannot load the model {}", path.display()))?;
+        let classes = model.spec().classes;
+        if samples.num_classes() > classes {
+            bail!(
+                "{} predicts {classes} classes but the {} split has {}",
+                path.display(),
+                split.name(),
+                samples.num_classes()
+            );
+        }
+        if let Some(first) = first_classes.filter(|&first| first != classes) {
+            bail!(
+                "{} predicts {classes} classes, the first model {first}: an ensemble's models must agree",
+                path.display()
+            );
+        }
+        first_classes = Some(classes);
+        println!(
+            "model: {} ({}, {} parameters)",
+            path.display(),
+            shown(&model.spec().name),
+            model.param_count()
+        );
+        let mut copies_of_model = Vec::new();
+        for data in &uploaded {
+            copies_of_model.push(
+                model
+                    .evaluate(data, &options)
+                    .with_context(|| format!("cannot evaluate on the {} split", split.name()))?,
+            );
+        }
+        if combined {
+            let alone = Evaluation::average(&copies_of_model, samples.labels())?;
+            println!(
+                "  alone{}: loss {:.4} - accuracy {:.4}",
+                if args.tta > 1 {
+                    format!(" with {} copies", args.tta)
+                } else {
+                    String::new()
+                },
+                alone.loss,
+                alone.accuracy
+            );
+        }
+        parts.extend(copies_of_model);
+    }
+    let classes = first_classes.expect("at least one model");
+    let evaluation = if combined {
+        Evaluation::average(&parts, samples.labels())?
+    } else {
+        parts.pop().expect("one model evaluated")
+    };
     let seconds = start.elapsed().as_secs_f64();
     let confusion = confusion_matrix(samples.labels(), &evaluation.predictions, classes);
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
