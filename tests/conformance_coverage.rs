@@ -31,7 +31,7 @@ const REGISTERED: &[(&str, &[&str])] = &[
         "reduce",
         &["argmax", "reduce_sum", "softmax", "softmax_cross_entropy"],
     ),
-    ("optim", &["adam", "sgd"]),
+    ("optim", &["adam", "ema", "sgd"]),
 ];
 
 #[test]

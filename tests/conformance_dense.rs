@@ -49,6 +49,7 @@ conformance_tests! {
     softmax_cross_entropy_matches_the_cpu => dense::check_softmax_cross_entropy,
     adam_matches_the_cpu => dense::check_adam,
     sgd_matches_the_cpu => dense::check_sgd,
+    ema_matches_the_cpu => dense::check_ema,
 }
 
 #[test]

@@ -616,5 +616,32 @@ pub fn check_reduce(gpu: &Gpu) -> Result<Vec<Report>> {
 
 /// The optimizers' checks.
 pub fn check_optim(gpu: &Gpu) -> Result<Vec<Report>> {
-    Ok(vec![check_adam(gpu)?, check_sgd(gpu)?])
+    Ok(vec![check_adam(gpu)?, check_sgd(gpu)?, check_ema(gpu)?])
+}
+
+/// The weights' moving average on random arenas and decays. Tolerance: two products and a sum of terms below 1
+/// in magnitude, each rounded once or twice (a fused multiply-add rounds once): `2·EPS` absolute.
+pub fn check_ema(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("ema");
+    let mut rng = TestRng::new(0xe3a);
+    let tol = Tolerance {
+        abs: 2.0 * EPS,
+        rel: 0.0,
+    };
+    for (i, &n) in LENGTHS.iter().enumerate() {
+        let decay = [0.999, 0.9, 0.5 * rng.unit()][i % 3];
+        let [average, value, _, _] = arena(&mut rng, n);
+        let (ca, cv) = (cpu.upload(&average)?, cpu.upload(&value)?);
+        cpu.ema(decay, &ca, &cv)?;
+        let (ga, gv) = (gpu.upload(&average)?, gpu.upload(&value)?);
+        gpu.ema(decay, &ga, &gv)?;
+        report.compare(
+            &format!("{n} decay {decay}"),
+            &gpu.download(&ga)?,
+            &ca.read(),
+            tol,
+        );
+    }
+    Ok(report)
 }

@@ -54,6 +54,8 @@ pub struct SgdStep {
 
 /// Optimizer updates; all buffers have the same length (the arena).
 pub trait OptimOps: Backend {
+    /// `average = decay·average + (1 - decay)·value`, in place: the weights' exponential moving average.
+    fn ema(&self, decay: f32, average: &Self::Buf<f32>, value: &Self::Buf<f32>) -> Result<()>;
     /// Updates `params` and the moments `m`, `v` in place from `grads`.
     fn adam(
         &self,
@@ -172,6 +174,48 @@ impl SgdParams {
     }
 }
 
+/// The EMA's uniform parameters (`Params` in shaders/ema.wgsl); the CPU uses the same values.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EmaParams {
+    n: u32,
+    start: u32,
+    decay: f32,
+    one_minus_decay: f32,
+}
+
+#[cfg(test)]
+pub(crate) fn ema_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(EmaParams for ["ema"] { n, start, decay, one_minus_decay })
+}
+
+impl EmaParams {
+    fn new(decay: f32, n: u32, start: u32) -> Self {
+        EmaParams {
+            n,
+            start,
+            decay,
+            one_minus_decay: 1.0 - decay,
+        }
+    }
+
+    /// One element's update, written as in the shader.
+    #[inline]
+    fn update(&self, average: &mut f32, value: f32) {
+        *average = self.decay * *average + self.one_minus_decay * value;
+    }
+}
+
+fn check_ema(decay: f32, average: usize, value: usize) -> Result<()> {
+    if !(0.0..1.0).contains(&decay) {
+        return Err(crate::error::shape_error(
+            "ema",
+            format!("decay {decay} is not in [0, 1)"),
+        ));
+    }
+    check_arena("ema", average, &[("value", value)])
+}
+
 fn check_arena(op: &'static str, params: usize, others: &[(&str, usize)]) -> Result<()> {
     for &(what, len) in others {
         check_len(op, what, len, params)?;
@@ -184,6 +228,25 @@ const PAR_MIN: usize = 1 << 16;
 const PAR_CHUNK: usize = 1 << 14;
 
 impl OptimOps for Cpu {
+    fn ema(&self, decay: f32, average: &CpuBuf<f32>, value: &CpuBuf<f32>) -> Result<()> {
+        check_ema(decay, average.len(), value.len())?;
+        let k = EmaParams::new(decay, average.len() as u32, 0);
+        let (mut a, v) = (average.write(), value.read());
+        let update = |a: &mut [f32], v: &[f32]| {
+            for (a, &v) in a.iter_mut().zip(v) {
+                k.update(a, v);
+            }
+        };
+        if a.len() >= PAR_MIN {
+            a.par_chunks_mut(PAR_CHUNK)
+                .zip(v.par_chunks(PAR_CHUNK))
+                .for_each(|(a, v)| update(a, v));
+        } else {
+            update(&mut a, &v);
+        }
+        Ok(())
+    }
+
     fn adam(
         &self,
         hp: &AdamStep,
@@ -275,6 +338,18 @@ impl Gpu {
 }
 
 impl OptimOps for Gpu {
+    fn ema(&self, decay: f32, average: &GpuBuf<f32>, value: &GpuBuf<f32>) -> Result<()> {
+        check_ema(decay, average.len(), value.len())?;
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(
+            &EMA,
+            ["main4", "main"],
+            &[average, value],
+            limit,
+            |n, start| EmaParams::new(decay, n, start),
+        )
+    }
+
     fn adam(
         &self,
         hp: &AdamStep,
@@ -309,12 +384,13 @@ impl OptimOps for Gpu {
     }
 }
 
-/// Both optimizers' kernels.
+/// Both optimizers' kernels and the weights' average.
 pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     // One vec4 and one single float, as for the elementwise kernels.
     let [p, g, m, v] = [0; 4].map(|_| gpu.zeros::<f32>(5));
     let (p, g, m, v) = (p?, g?, m?, v?);
     gpu.adam(&AdamStep::default(), &p, &g, &m, &v)?;
+    gpu.ema(0.999, &m, &p)?;
     let hp = SgdStep {
         lr: 0.01,
         momentum: 0.9,
@@ -328,8 +404,9 @@ crate::family::family!(
     kernels: [
         ADAM => "adam",
         SGD => "sgd",
+        EMA => "ema",
     ],
     warm_up: warm_up,
     check: crate::conformance::dense::check_optim,
-    uniforms: [adam_uniform, sgd_uniform],
+    uniforms: [adam_uniform, sgd_uniform, ema_uniform],
 );
