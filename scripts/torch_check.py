@@ -145,8 +145,9 @@ def main():
         spec = json.loads(f.metadata()["digits.model"])
     net = DigitsGraph(spec)
     tensors = load_file(args.model)
-    # A checkpoint also holds optimizer state and the best weights; the model is the unprefixed tensors.
-    state = {k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "best."))}
+    # A checkpoint also holds optimizer state, the best weights and the weights' average; the model is the
+    # unprefixed tensors.
+    state = {k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "best.", "ema."))}
     net.load_state_dict(state, strict=True)
     net.eval()
     print(f"load_state_dict(strict=True): {len(state)} tensors, {sum(p.numel() for p in net.parameters())} parameters")

@@ -21,6 +21,8 @@ const CHECKPOINT_KEY: &str = "digits.checkpoint";
 /// Tensor name prefixes: optimizer state `optimizer.<state>.<param>`, the best epoch's weights and running
 /// state `best.<param>`.
 const BEST_PREFIX: &str = "best.";
+/// The weights' moving average: `ema.<param>`.
+const EMA_PREFIX: &str = "ema.";
 
 /// The run's position, stored as JSON.
 #[derive(Serialize, Deserialize)]
@@ -63,6 +65,9 @@ impl<B: Ops> Trainer<B> {
         }
         if let Some(best) = &self.best {
             self.model.add_snapshot_to(best, &mut file, BEST_PREFIX)?;
+        }
+        if let Some(average) = &self.ema {
+            self.model.add_snapshot_to(average, &mut file, EMA_PREFIX)?;
         }
         let (train_len, validation_len) = self.data_lens();
         let meta = CheckpointMeta {
@@ -130,6 +135,9 @@ impl<B: Ops> Trainer<B> {
         }
         if file.has_tensor(&format!("{BEST_PREFIX}{}", slots[0].name)) {
             trainer.best = Some(trainer.model.read_snapshot(&file, BEST_PREFIX)?);
+        }
+        if trainer.ema.is_some() {
+            trainer.ema = Some(trainer.model.read_snapshot(&file, EMA_PREFIX)?);
         }
         trainer.optimizer.step = meta.optimizer_step;
         trainer.lr = meta.lr;

@@ -78,13 +78,14 @@
 //!                          pub optimizer: OptimizerConfig, pub augment: Option<AugmentConfig>,
 //!                          pub progress_every: usize /*20 steps*/, pub eval_batch_size: usize /*1000*/,
 //!                          pub callbacks: Vec<Callback>, pub schedule: Schedule /*Constant*/,
-//!                          pub label_smoothing: f32 /*0; training loss only*/ } // Default; serde
+//!                          pub label_smoothing: f32 /*0; training loss only*/,
+//!                          pub ema: Option<f32> /*decay of the weights' average*/ } // Default; serde
 //! pub enum Schedule { Constant, OneCycle { pct_start, div_factor, final_div_factor, cycle_momentum,
 //!                     base_momentum, max_momentum }, Cosine { warmup_steps, min_factor } }
 //!     // per step: Schedule::one_cycle() (PyTorch's OneCycleLR defaults); .at(step, total) -> ScheduleStep
 //! pub struct ScheduleStep { pub lr_factor: f64, pub momentum: Option<f64> /*replaces Adam's β1*/ }
 //! pub struct Recipe { pub about, pub epochs, pub batch_size, pub lr, pub beta1, pub beta2, pub schedule,
-//!                     pub lr_decay, pub validation_split, pub augment, pub label_smoothing }
+//!                     pub lr_decay, pub validation_split, pub augment, pub label_smoothing, pub ema }
 //!     // all Option; ModelSpec.recipe
 //! pub struct Progress { pub epoch: usize /*1-based*/, pub epochs: usize, pub step: usize /*steps done*/,
 //!                       pub steps: usize, pub samples: usize /*seen this epoch*/, pub total: usize,

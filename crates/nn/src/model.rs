@@ -479,6 +479,17 @@ impl<B: Ops> Sequential<B> {
         Ok(())
     }
 
+    /// Moves a moving average of the weights and running state toward the current ones:
+    /// `average = decay·average + (1 - decay)·current`, one dispatch per arena.
+    pub(crate) fn update_average(&self, average: &mut Snapshot<B>, decay: f32) -> Result<()> {
+        self.backend.ema(decay, &average.params, &self.params)?;
+        if B::len(&self.running) > 0 {
+            self.backend.ema(decay, &average.running, &self.running)?;
+        }
+        average.batches_tracked = self.batches_tracked;
+        Ok(())
+    }
+
     /// Puts a snapshot's weights and running state back.
     pub(crate) fn restore(&mut self, snapshot: &Snapshot<B>) -> Result<()> {
         self.backend.copy(&snapshot.params, &self.params)?;
@@ -520,7 +531,8 @@ impl<B: Ops> Sequential<B> {
     }
 }
 
-/// A device copy of a model's weights and running state (the epoch EarlyStopping keeps).
+/// A device copy of a model's weights and running state (the epoch EarlyStopping keeps, or the weights'
+/// moving average).
 pub(crate) struct Snapshot<B: Ops> {
     params: B::Buf<f32>,
     running: B::Buf<f32>,

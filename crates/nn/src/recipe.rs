@@ -28,4 +28,6 @@ pub struct Recipe {
     pub augment: Option<AugmentConfig>,
     /// Label smoothing of the training loss.
     pub label_smoothing: Option<f32>,
+    /// The decay of the weights' moving average.
+    pub ema: Option<f32>,
 }

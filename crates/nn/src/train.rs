@@ -70,6 +70,10 @@ pub struct TrainConfig {
     /// Label smoothing of the training loss (the training loss reported is the smoothed one; validation and
     /// evaluation use plain cross-entropy).
     pub label_smoothing: f32,
+    /// The decay of an exponential moving average of the weights (and BatchNorm's running statistics),
+    /// updated after every step on the device. When set, validation, callbacks and the finished model use the
+    /// average; checkpoints keep both.
+    pub ema: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -85,6 +89,7 @@ impl Default for TrainConfig {
             callbacks: Vec::new(),
             schedule: Schedule::Constant,
             label_smoothing: 0.0,
+            ema: None,
         }
     }
 }
@@ -201,6 +206,8 @@ pub struct Trainer<B: Ops> {
     stats: B::Buf<f32>,
     /// The weights EarlyStopping keeps (an arena copy on the device).
     pub(crate) best: Option<Snapshot<B>>,
+    /// The weights' moving average, with `config.ema`.
+    pub(crate) ema: Option<Snapshot<B>>,
     pub(crate) lr: f32,
     pub(crate) epochs_done: usize,
     pub(crate) global_step: u64,
@@ -241,7 +248,12 @@ impl<B: Ops> Trainer<B> {
             rest => Some(ws.rows(&backend, rest)?),
         };
         let optimizer = Optimizer::new(&backend, config.optimizer, model.arena_len())?;
+        let mut ema = None;
+        if config.ema.is_some() {
+            model.snapshot_into(&mut ema)?;
+        }
         Ok(Trainer {
+            ema,
             lr: config.optimizer.lr(),
             order: backend.zeros::<u32>(n)?,
             stats: backend.zeros::<f32>(2)?,
@@ -431,6 +443,9 @@ impl<B: Ops> Trainer<B> {
         }
         // The forward pass above updated the running state once more.
         self.model.batches_tracked += 1;
+        if let (Some(decay), Some(average)) = (self.config.ema, self.ema.as_mut()) {
+            self.model.update_average(average, decay)?;
+        }
         Ok(true)
     }
 
@@ -514,6 +529,12 @@ impl<B: Ops> Trainer<B> {
         let train_seconds = run.started.elapsed().as_secs_f64();
         let last = self.progress_at(steps, &values);
         progress(&last);
+        // With an average, the epoch is judged (and EarlyStopping keeps) by the averaged weights.
+        let mut live = None;
+        if let Some(average) = &self.ema {
+            self.model.snapshot_into(&mut live)?;
+            self.model.restore(average)?;
+        }
         let (val_loss, val_accuracy) = match &self.validation {
             Some(v) => {
                 let options = EvalOptions {
@@ -536,6 +557,9 @@ impl<B: Ops> Trainer<B> {
             lr: run.step_lr,
         };
         self.run_callbacks(&stats)?;
+        if let Some(live) = &live {
+            self.model.restore(live)?;
+        }
         self.epochs_done += 1;
         self.history.push(stats.clone());
         Ok(stats)
@@ -620,6 +644,8 @@ impl<B: Ops> Trainer<B> {
             .any(|cb| matches!(cb, Callback::EarlyStopping(c) if c.restores()));
         if let (true, Some(best)) = (restores, &self.best) {
             self.model.restore(best)?;
+        } else if let Some(average) = &self.ema {
+            self.model.restore(average)?;
         }
         Ok((self.model, self.history))
     }
@@ -652,6 +678,9 @@ fn validate(config: &TrainConfig, has_validation: bool) -> Result<()> {
     }
     config.optimizer.validate()?;
     config.schedule.validate().map_err(NnError::Config)?;
+    if let Some(decay) = config.ema.filter(|d| !(0.0..1.0).contains(d)) {
+        return bad(format!("the EMA decay {decay} must be in [0, 1)"));
+    }
     if !(0.0..1.0).contains(&config.label_smoothing) {
         return bad(format!(
             "label smoothing {} must be in [0, 1)",

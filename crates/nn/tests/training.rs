@@ -453,6 +453,64 @@ fn evaluations_average_into_an_ensemble() {
     assert!(Evaluation::average(&[bare], labels).is_err());
 }
 
+/// With a weight EMA the finished model holds the average of the weights after every step, computed here on
+/// the host from the live weights; a run resumed from a checkpoint ends with the same average.
+#[test]
+fn the_weights_moving_average_is_the_finished_model_and_survives_a_resume() {
+    let data = sample();
+    let (train, val) = data.train.clone().split_validation(0.2).unwrap();
+    let decay = 0.8f32;
+    let config = TrainConfig {
+        ema: Some(decay),
+        ..config(2)
+    };
+    let cpu = Cpu::new();
+    let model = Sequential::new(&cpu, residual_spec(), 5).unwrap();
+    let mut average: Vec<Vec<f32>> = model
+        .weights()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.data)
+        .collect();
+    let mut trainer = Trainer::new(model, config.clone(), &train, Some(&val)).unwrap();
+    while !trainer.is_finished() {
+        trainer.begin_epoch().unwrap();
+        while trainer.step().unwrap() {
+            for (a, t) in average.iter_mut().zip(trainer.model().weights().unwrap()) {
+                for (a, v) in a.iter_mut().zip(t.data) {
+                    *a = decay * *a + (1.0 - decay) * v;
+                }
+            }
+        }
+        trainer.end_epoch().unwrap();
+    }
+    let live = trainer.model().weights().unwrap();
+    let (model, _) = trainer.finish().unwrap();
+    let finished = model.weights().unwrap();
+    assert_ne!(
+        finished, live,
+        "the finished model is the average, not the last step"
+    );
+    for (a, t) in average.iter().zip(&finished) {
+        for (x, y) in a.iter().zip(&t.data) {
+            assert!((x - y).abs() < 1e-6, "{}: {x} against {y}", t.name);
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("run.ckpt");
+    let model = Sequential::new(&cpu, residual_spec(), 5).unwrap();
+    let mut first = Trainer::new(model, config, &train, Some(&val)).unwrap();
+    first.run_epoch(&mut |_| {}).unwrap();
+    first.save_checkpoint(&checkpoint).unwrap();
+    drop(first);
+    let mut resumed = Trainer::resume(&cpu, &checkpoint, &train, Some(&val)).unwrap();
+    resumed.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let (model, _) = resumed.finish().unwrap();
+    assert!(model.weights().unwrap() == finished);
+    assert_eq!(model.running_state().unwrap().len(), 4);
+}
+
 #[test]
 fn bad_settings_are_refused_before_training() {
     let data = sample();

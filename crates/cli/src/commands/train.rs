@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0, value_parser = below_one)]
     label_smoothing: f32,
 
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999), updated on the device
+    /// after every step; validation, early stopping and the saved model use the average.
+    #[arg(long, value_name = "DECAY", value_parser = below_one)]
+    ema: Option<f32>,
+
     /// With --schedule cosine: steps of linear warm-up.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
     warmup_steps: u64,
@@ -270,6 +275,7 @@ const FIXED_BY_THE_RUN: &[&str] = &[
     "schedule",
     "warmup_steps",
     "label_smoothing",
+    "ema",
     "momentum",
     "nesterov",
     "validation_split",
@@ -467,6 +473,7 @@ fn train_config(args: &Args) -> TrainConfig {
         eval_batch_size: args.eval_batch as usize,
         callbacks,
         label_smoothing: args.label_smoothing,
+        ema: args.ema,
         schedule: match args.schedule {
             ScheduleArg::Constant => Schedule::Constant,
             ScheduleArg::OneCycle => args.one_cycle.unwrap_or_else(Schedule::one_cycle),
@@ -509,6 +516,9 @@ fn apply_recipe(args: &mut Args, recipe: &Recipe, given: &[String]) {
     }
     if let (true, Some(smoothing)) = (open("label_smoothing"), recipe.label_smoothing) {
         args.label_smoothing = smoothing;
+    }
+    if let (true, Some(decay)) = (open("ema"), recipe.ema) {
+        args.ema = Some(decay);
     }
     if let (true, Some(rate)) = (open("lr_decay"), recipe.lr_decay) {
         args.lr_decay = Some(rate);
@@ -739,7 +749,9 @@ fn print_header<B: Ops>(trainer: &Trainer<B>, data: &RunData<'_>) {
             format!(", label smoothing {}", config.label_smoothing)
         } else {
             String::new()
-        },
+        } + &config
+            .ema
+            .map_or(String::new(), |decay| format!(", weight EMA {decay}")),
         config.seed,
         if config.augment.is_some() {
             ", augmented"
