@@ -31,7 +31,10 @@ const REGISTERED: &[(&str, &[&str])] = &[
         "reduce",
         &["argmax", "reduce_sum", "softmax", "softmax_cross_entropy"],
     ),
-    ("optim", &["adam", "ema", "sgd"]),
+    (
+        "optim",
+        &["adadelta", "adam", "ema", "nadam", "rmsprop", "sgd"],
+    ),
 ];
 
 #[test]

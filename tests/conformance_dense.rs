@@ -50,6 +50,9 @@ conformance_tests! {
     adam_matches_the_cpu => dense::check_adam,
     sgd_matches_the_cpu => dense::check_sgd,
     ema_matches_the_cpu => dense::check_ema,
+    rmsprop_matches_the_cpu => dense::check_rmsprop,
+    adadelta_matches_the_cpu => dense::check_adadelta,
+    nadam_matches_the_cpu => dense::check_nadam,
 }
 
 #[test]

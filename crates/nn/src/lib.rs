@@ -70,9 +70,11 @@
 //!
 //! // ---- training (train.rs, optim.rs, callbacks.rs) -----------------------------------------------
 //! pub enum OptimizerConfig { Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32, weight_decay: f32 /*AdamW*/ },
-//!                            Sgd { lr: f32, momentum: f32, nesterov: bool } }
+//!                            Rmsprop { lr, rho, epsilon }, Adadelta { lr, rho, epsilon },
+//!                            Nadam { lr, beta1, beta2, epsilon }, Sgd { lr: f32, momentum: f32, nesterov: bool } }
 //!     // Default = Keras Adam (1e-3, 0.9, 0.999, 1e-7); OptimizerConfig::adam(lr),
-//!     // ::adamw(lr, weight_decay), ::adam_with(lr, beta1, beta2, weight_decay), ::sgd(lr, momentum); .lr()
+//!     // ::adamw(lr, weight_decay), ::adam_with(lr, beta1, beta2, weight_decay), ::rmsprop(lr, rho),
+//!     // ::adadelta(lr, rho), ::nadam(lr, beta1, beta2), ::sgd(lr, momentum); .lr()
 //! pub struct AugmentConfig { pub max_rotation_degrees: f32, pub max_shift: f32, pub max_zoom: f32 }
 //! pub struct TrainConfig { pub epochs: usize /*15*/, pub batch_size: usize /*64*/, pub seed: u64 /*0*/,
 //!                          pub optimizer: OptimizerConfig, pub augment: Option<AugmentConfig>,

@@ -1,6 +1,6 @@
 //! Optimizers over the parameter arena: one dispatch per step updates every parameter.
 
-use digits_tensor::{AdamStep, Ops, SgdStep};
+use digits_tensor::{AdadeltaStep, AdamStep, NadamStep, Ops, RmspropStep, SgdStep};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, Result};
@@ -23,6 +23,22 @@ pub enum OptimizerConfig {
         /// AdamW's decoupled weight decay (0: Adam; Keras's AdamW default is 0.004, PyTorch's 0.01).
         #[serde(default, skip_serializing_if = "is_zero")]
         weight_decay: f32,
+    },
+    /// RMSprop as Keras computes it (ε under the root).
+    Rmsprop {
+        lr: f32,
+        /// Decay of the squared gradients' average (Keras 0.9).
+        rho: f32,
+        epsilon: f32,
+    },
+    /// Adadelta (Keras's defaults lr 1e-3, ρ 0.95, ε 1e-7; the PyTorch MNIST example's lr 1.0, ρ 0.9, ε 1e-6).
+    Adadelta { lr: f32, rho: f32, epsilon: f32 },
+    /// Nadam, Adam with Nesterov momentum, as Keras computes it (its momentum schedule).
+    Nadam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
     },
     /// Stochastic gradient descent with (optionally Nesterov) momentum.
     Sgd {
@@ -70,6 +86,34 @@ impl OptimizerConfig {
         }
     }
 
+    /// RMSprop with Keras's ε (Keras's ρ is 0.9).
+    pub fn rmsprop(lr: f32, rho: f32) -> Self {
+        OptimizerConfig::Rmsprop {
+            lr,
+            rho,
+            epsilon: AdamStep::default().epsilon,
+        }
+    }
+
+    /// Adadelta with Keras's ε (Keras's ρ is 0.95).
+    pub fn adadelta(lr: f32, rho: f32) -> Self {
+        OptimizerConfig::Adadelta {
+            lr,
+            rho,
+            epsilon: AdamStep::default().epsilon,
+        }
+    }
+
+    /// Nadam with Keras's ε (Keras's betas are 0.9 and 0.999).
+    pub fn nadam(lr: f32, beta1: f32, beta2: f32) -> Self {
+        OptimizerConfig::Nadam {
+            lr,
+            beta1,
+            beta2,
+            epsilon: AdamStep::default().epsilon,
+        }
+    }
+
     /// SGD with momentum (not Nesterov).
     pub fn sgd(lr: f32, momentum: f32) -> Self {
         OptimizerConfig::Sgd {
@@ -82,7 +126,11 @@ impl OptimizerConfig {
     /// The initial learning rate.
     pub fn lr(&self) -> f32 {
         match *self {
-            OptimizerConfig::Adam { lr, .. } | OptimizerConfig::Sgd { lr, .. } => lr,
+            OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::Rmsprop { lr, .. }
+            | OptimizerConfig::Adadelta { lr, .. }
+            | OptimizerConfig::Nadam { lr, .. }
+            | OptimizerConfig::Sgd { lr, .. } => lr,
         }
     }
 
@@ -113,6 +161,28 @@ impl OptimizerConfig {
                     return bad(format!("epsilon {epsilon} must be positive"));
                 }
             }
+            OptimizerConfig::Rmsprop { rho, epsilon, .. }
+            | OptimizerConfig::Adadelta { rho, epsilon, .. } => {
+                if !(0.0..1.0).contains(&rho) {
+                    return bad(format!("rho {rho} must be in [0, 1)"));
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return bad(format!("epsilon {epsilon} must be positive"));
+                }
+            }
+            OptimizerConfig::Nadam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => {
+                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
+                    return bad(format!("betas {beta1}, {beta2} must be in [0, 1)"));
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return bad(format!("epsilon {epsilon} must be positive"));
+                }
+            }
             OptimizerConfig::Sgd { momentum, .. } => {
                 if !(0.0..1.0).contains(&momentum) {
                     return bad(format!("momentum {momentum} must be in [0, 1)"));
@@ -125,7 +195,9 @@ impl OptimizerConfig {
     /// Names of the per-parameter state tensors, as checkpoints store them.
     pub(crate) fn state_names(&self) -> &'static [&'static str] {
         match self {
-            OptimizerConfig::Adam { .. } => &["m", "v"],
+            OptimizerConfig::Adam { .. } | OptimizerConfig::Nadam { .. } => &["m", "v"],
+            OptimizerConfig::Rmsprop { .. } => &["v"],
+            OptimizerConfig::Adadelta { .. } => &["accumulated_gradient", "accumulated_update"],
             OptimizerConfig::Sgd { .. } => &["velocity"],
         }
     }
@@ -134,7 +206,7 @@ impl OptimizerConfig {
 /// An optimizer's state on the device: moment arenas shaped like the parameter arena, and the step count.
 pub(crate) struct Optimizer<B: Ops> {
     pub config: OptimizerConfig,
-    /// Adam: `[m, v]`; SGD: `[velocity]`.
+    /// One arena per name of [`OptimizerConfig::state_names`] (Adam: `[m, v]`; SGD: `[velocity]`).
     pub state: Vec<B::Buf<f32>>,
     /// Steps taken so far (Adam's `t` of the next step is `step + 1`).
     pub step: u32,
@@ -184,6 +256,29 @@ impl<B: Ops> Optimizer<B> {
                     weight_decay,
                 };
                 backend.adam(&hp, params, grads, &self.state[0], &self.state[1])?;
+            }
+            OptimizerConfig::Rmsprop { rho, epsilon, .. } => {
+                let hp = RmspropStep { lr, rho, epsilon };
+                backend.rmsprop(&hp, params, grads, &self.state[0])?;
+            }
+            OptimizerConfig::Adadelta { rho, epsilon, .. } => {
+                let hp = AdadeltaStep { lr, rho, epsilon };
+                backend.adadelta(&hp, params, grads, &self.state[0], &self.state[1])?;
+            }
+            OptimizerConfig::Nadam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => {
+                let hp = NadamStep {
+                    lr,
+                    beta1: scheduled.unwrap_or(beta1),
+                    beta2,
+                    epsilon,
+                    step: self.step,
+                };
+                backend.nadam(&hp, params, grads, &self.state[0], &self.state[1])?;
             }
             OptimizerConfig::Sgd {
                 momentum, nesterov, ..

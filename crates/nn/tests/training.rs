@@ -511,6 +511,45 @@ fn the_weights_moving_average_is_the_finished_model_and_survives_a_resume() {
     assert_eq!(model.running_state().unwrap().len(), 4);
 }
 
+/// Every optimizer learns (the second epoch's loss below the first's) and resumes from a checkpoint to the
+/// same weights as an uninterrupted run (its state arenas are saved under their names).
+#[test]
+fn every_optimizer_learns_and_resumes_exactly() {
+    let data = sample();
+    let cpu = Cpu::new();
+    for optimizer in [
+        OptimizerConfig::rmsprop(1e-3, 0.9),
+        OptimizerConfig::adadelta(1.0, 0.9),
+        OptimizerConfig::nadam(1e-3, 0.9, 0.999),
+        OptimizerConfig::adamw(1e-3, 0.004),
+        OptimizerConfig::sgd(0.05, 0.9),
+    ] {
+        let config = TrainConfig {
+            optimizer,
+            ..config(2)
+        };
+        let model = Sequential::new(&cpu, small_spec(), 3).unwrap();
+        let mut whole = Trainer::new(model, config.clone(), &data.train, None).unwrap();
+        whole.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+        let losses: Vec<f32> = whole.history().iter().map(|e| e.loss).collect();
+        assert!(losses[1] < losses[0], "{optimizer:?}: {losses:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = dir.path().join("run.ckpt");
+        let model = Sequential::new(&cpu, small_spec(), 3).unwrap();
+        let mut first = Trainer::new(model, config, &data.train, None).unwrap();
+        first.run_epoch(&mut |_| {}).unwrap();
+        first.save_checkpoint(&checkpoint).unwrap();
+        drop(first);
+        let mut resumed = Trainer::resume(&cpu, &checkpoint, &data.train, None).unwrap();
+        resumed.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(
+            resumed.model().weights().unwrap() == whole.model().weights().unwrap(),
+            "{optimizer:?} resumed differently"
+        );
+    }
+}
+
 #[test]
 fn bad_settings_are_refused_before_training() {
     let data = sample();

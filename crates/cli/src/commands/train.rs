@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0.004, value_parser = non_negative_f32)]
     weight_decay: f32,
 
+    /// RMSprop's and Adadelta's decay of their running averages [default: Keras's, 0.9 and 0.95].
+    #[arg(long, value_parser = below_one)]
+    rho: Option<f32>,
+
     /// Adam's β1, the decay of the gradient's running mean.
     #[arg(long, default_value_t = 0.9, value_parser = below_one)]
     beta1: f32,
@@ -211,6 +215,12 @@ pub enum OptimizerArg {
     Adam,
     /// AdamW: Adam with decoupled weight decay (--weight-decay, Keras's default 0.004).
     Adamw,
+    /// Nadam: Adam with Nesterov momentum (Keras's defaults; --beta1, --beta2).
+    Nadam,
+    /// RMSprop (Keras's: --rho 0.9, ε 1e-7 under the root).
+    Rmsprop,
+    /// Adadelta (Keras's: --rho 0.95, ε 1e-7; the PyTorch MNIST example uses --lr 1.0 --rho 0.9).
+    Adadelta,
     /// Stochastic gradient descent, with --momentum.
     Sgd,
 }
@@ -272,6 +282,7 @@ const FIXED_BY_THE_RUN: &[&str] = &[
     "beta1",
     "beta2",
     "weight_decay",
+    "rho",
     "schedule",
     "warmup_steps",
     "label_smoothing",
@@ -431,6 +442,9 @@ fn train_config(args: &Args) -> TrainConfig {
         OptimizerArg::Adamw => {
             OptimizerConfig::adam_with(args.lr, args.beta1, args.beta2, args.weight_decay)
         }
+        OptimizerArg::Nadam => OptimizerConfig::nadam(args.lr, args.beta1, args.beta2),
+        OptimizerArg::Rmsprop => OptimizerConfig::rmsprop(args.lr, args.rho.unwrap_or(0.9)),
+        OptimizerArg::Adadelta => OptimizerConfig::adadelta(args.lr, args.rho.unwrap_or(0.95)),
         OptimizerArg::Sgd => OptimizerConfig::Sgd {
             lr: args.lr,
             momentum: args.momentum,
@@ -774,6 +788,13 @@ fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
             format!("Adam lr {} β {beta1}/{beta2}", format_lr(*lr))
         }
         OptimizerConfig::Adam { lr, .. } => format!("Adam lr {}", format_lr(*lr)),
+        OptimizerConfig::Rmsprop { lr, rho, .. } => {
+            format!("RMSprop lr {} rho {rho}", format_lr(*lr))
+        }
+        OptimizerConfig::Adadelta { lr, rho, .. } => {
+            format!("Adadelta lr {} rho {rho}", format_lr(*lr))
+        }
+        OptimizerConfig::Nadam { lr, .. } => format!("Nadam lr {}", format_lr(*lr)),
         OptimizerConfig::Sgd {
             lr,
             momentum,

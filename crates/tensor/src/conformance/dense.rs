@@ -6,8 +6,8 @@
 
 use super::{Report, TestRng, Tolerance, poisoned};
 use crate::{
-    AdamStep, Backend, Cpu, CpuBuf, ElementwiseOps, Gather, Gpu, GpuBuf, OptimOps, ReduceOps,
-    Result, SgdStep, SoftmaxCrossEntropy,
+    AdadeltaStep, AdamStep, Backend, Cpu, CpuBuf, ElementwiseOps, Gather, Gpu, GpuBuf, NadamStep,
+    OptimOps, ReduceOps, Result, RmspropStep, SgdStep, SoftmaxCrossEntropy,
 };
 
 const EPS: f32 = f32::EPSILON;
@@ -616,7 +616,148 @@ pub fn check_reduce(gpu: &Gpu) -> Result<Vec<Report>> {
 
 /// The optimizers' checks.
 pub fn check_optim(gpu: &Gpu) -> Result<Vec<Report>> {
-    Ok(vec![check_adam(gpu)?, check_sgd(gpu)?, check_ema(gpu)?])
+    Ok(vec![
+        check_adam(gpu)?,
+        check_sgd(gpu)?,
+        check_ema(gpu)?,
+        check_rmsprop(gpu)?,
+        check_adadelta(gpu)?,
+        check_nadam(gpu)?,
+    ])
+}
+
+/// The largest parameter move of an update and the tolerance of the parameter it implies: a root and a
+/// division, each within a few ulp on Vulkan, give `16·EPS` of the largest move, plus an ulp of the parameter.
+fn update_tolerance(before: &[f32], after: &[f32]) -> Tolerance {
+    let largest = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| (a - b).abs())
+        .fold(0.0, f32::max);
+    Tolerance {
+        abs: 16.0 * EPS * largest,
+        rel: EPS,
+    }
+}
+
+/// Moving averages of squares and products of terms below 1: `2·EPS` absolute (Adadelta's update accumulator
+/// holds squares of a ratio of roots: `8·EPS` of its largest value).
+fn state_tolerance(values: &[f32], ulps: f32) -> Tolerance {
+    let largest = values.iter().map(|v| v.abs()).fold(1.0, f32::max);
+    Tolerance {
+        abs: ulps * EPS * largest,
+        rel: 0.0,
+    }
+}
+
+/// RMSprop on random arenas and settings, as [`check_adam`].
+pub fn check_rmsprop(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("rmsprop");
+    let mut rng = TestRng::new(0x7a5);
+    for (i, &n) in LENGTHS.iter().enumerate() {
+        let hp = RmspropStep {
+            lr: 1e-3 + 1e-2 * rng.unit(),
+            rho: [0.9, 0.99, 0.5][i % 3],
+            epsilon: 1e-7,
+        };
+        let [p, g, _, v] = arena(&mut rng, n);
+        let c = [cpu.upload(&p)?, cpu.upload(&g)?, cpu.upload(&v)?];
+        cpu.rmsprop(&hp, &c[0], &c[1], &c[2])?;
+        let x = [gpu.upload(&p)?, gpu.upload(&g)?, gpu.upload(&v)?];
+        gpu.rmsprop(&hp, &x[0], &x[1], &x[2])?;
+        let (cp, cv) = (c[0].read().to_vec(), c[2].read().to_vec());
+        let shape = format!("{n} rho {}", hp.rho);
+        let p_tol = update_tolerance(&p, &cp);
+        report.compare(&format!("{shape} p"), &gpu.download(&x[0])?, &cp, p_tol);
+        let v_tol = state_tolerance(&cv, 2.0);
+        report.compare_also(&format!("{shape} v"), &gpu.download(&x[2])?, &cv, v_tol);
+    }
+    Ok(report)
+}
+
+/// Adadelta on random arenas and settings (Keras's and PyTorch's), as [`check_adam`].
+pub fn check_adadelta(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("adadelta");
+    let mut rng = TestRng::new(0xade);
+    for (i, &n) in LENGTHS.iter().enumerate() {
+        let (lr, rho, epsilon) = [(1e-3, 0.95, 1e-7), (1.0, 0.9, 1e-6)][i % 2];
+        let hp = AdadeltaStep { lr, rho, epsilon };
+        let [p, g, a, u] = arena(&mut rng, n);
+        let a: Vec<f32> = a.iter().map(|v| v.abs()).collect();
+        let c = [
+            cpu.upload(&p)?,
+            cpu.upload(&g)?,
+            cpu.upload(&a)?,
+            cpu.upload(&u)?,
+        ];
+        cpu.adadelta(&hp, &c[0], &c[1], &c[2], &c[3])?;
+        let x = [
+            gpu.upload(&p)?,
+            gpu.upload(&g)?,
+            gpu.upload(&a)?,
+            gpu.upload(&u)?,
+        ];
+        gpu.adadelta(&hp, &x[0], &x[1], &x[2], &x[3])?;
+        let (cp, ca, cu) = (
+            c[0].read().to_vec(),
+            c[2].read().to_vec(),
+            c[3].read().to_vec(),
+        );
+        let shape = format!("{n} lr {lr} rho {rho}");
+        let p_tol = update_tolerance(&p, &cp);
+        report.compare(&format!("{shape} p"), &gpu.download(&x[0])?, &cp, p_tol);
+        let a_tol = state_tolerance(&ca, 2.0);
+        report.compare_also(&format!("{shape} a"), &gpu.download(&x[2])?, &ca, a_tol);
+        let u_tol = state_tolerance(&cu, 8.0);
+        report.compare_also(&format!("{shape} u"), &gpu.download(&x[3])?, &cu, u_tol);
+    }
+    Ok(report)
+}
+
+/// Nadam on random arenas and steps, as [`check_adam`].
+pub fn check_nadam(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("nadam");
+    let mut rng = TestRng::new(0x4ad);
+    for &n in LENGTHS {
+        let hp = NadamStep {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            step: 1 + rng.below(2000) as u32,
+        };
+        let [p, g, m, v] = arena(&mut rng, n);
+        let c = [
+            cpu.upload(&p)?,
+            cpu.upload(&g)?,
+            cpu.upload(&m)?,
+            cpu.upload(&v)?,
+        ];
+        cpu.nadam(&hp, &c[0], &c[1], &c[2], &c[3])?;
+        let x = [
+            gpu.upload(&p)?,
+            gpu.upload(&g)?,
+            gpu.upload(&m)?,
+            gpu.upload(&v)?,
+        ];
+        gpu.nadam(&hp, &x[0], &x[1], &x[2], &x[3])?;
+        let (cp, cm, cv) = (
+            c[0].read().to_vec(),
+            c[2].read().to_vec(),
+            c[3].read().to_vec(),
+        );
+        let shape = format!("{n} t={}", hp.step);
+        let p_tol = update_tolerance(&p, &cp);
+        report.compare(&format!("{shape} p"), &gpu.download(&x[0])?, &cp, p_tol);
+        let m_tol = state_tolerance(&cm, 2.0);
+        report.compare_also(&format!("{shape} m"), &gpu.download(&x[2])?, &cm, m_tol);
+        let v_tol = state_tolerance(&cv, 2.0);
+        report.compare_also(&format!("{shape} v"), &gpu.download(&x[3])?, &cv, v_tol);
+    }
+    Ok(report)
 }
 
 /// The weights' moving average on random arenas and decays. Tolerance: two products and a sum of terms below 1

@@ -8,7 +8,7 @@ pub use copy_rows::{CopyRows, CopyRowsOps};
 pub use dropout::{Dropout, DropoutOps};
 pub use elementwise::{ElementwiseOps, Gather};
 pub use gemm::{Gemm, GemmOps, GemmVariant};
-pub use optim::{AdamStep, OptimOps, SgdStep};
+pub use optim::{AdadeltaStep, AdamStep, NadamStep, OptimOps, RmspropStep, SgdStep};
 pub use pool::{Pool2d, PoolOps};
 pub use reduce::{ReduceOps, SoftmaxCrossEntropy};
 

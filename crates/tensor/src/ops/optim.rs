@@ -52,8 +52,85 @@ pub struct SgdStep {
     pub nesterov: bool,
 }
 
+/// One RMSprop step as Keras defines it (defaults: lr 1e-3, rho 0.9, epsilon 1e-7):
+/// `v = ρ·v + (1-ρ)·g²`, `p -= lr·g/sqrt(v + ε)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmspropStep {
+    pub lr: f32,
+    /// Decay of the squared gradients' average.
+    pub rho: f32,
+    /// Added to the average under the root.
+    pub epsilon: f32,
+}
+
+/// One Adadelta step as Keras and PyTorch define it (Keras's defaults lr 1e-3, rho 0.95, epsilon 1e-7;
+/// PyTorch's MNIST example uses lr 1.0, rho 0.9, epsilon 1e-6): `a = ρ·a + (1-ρ)·g²`,
+/// `d = sqrt(u + ε)/sqrt(a + ε)·g`, `u = ρ·u + (1-ρ)·d²`, `p -= lr·d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdadeltaStep {
+    pub lr: f32,
+    /// Decay of both accumulators.
+    pub rho: f32,
+    pub epsilon: f32,
+}
+
+/// One Nadam step as Keras defines it (defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7), with its momentum
+/// schedule `u_t = β1·(1 - 0.5·0.96^(0.004·t))`: `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`,
+/// `p -= lr·(c_m·m + c_g·g)/(sqrt(v·c_v) + ε)` with `c_m = u_{t+1}/(1 - Π_{k≤t+1} u_k)`,
+/// `c_g = (1 - u_t)/(1 - Π_{k≤t} u_k)` and `c_v = 1/(1 - β2^t)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NadamStep {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+    /// The step number `t`, from 1.
+    pub step: u32,
+}
+
+impl NadamStep {
+    /// `(c_m, c_g, c_v)`, computed in f64 and rounded once, the same on every backend.
+    pub fn coefficients(&self) -> (f32, f32, f32) {
+        let t = self.step.max(1);
+        let b1 = f64::from(self.beta1);
+        let u = |k: u32| b1 * (1.0 - 0.5 * 0.96f64.powf(0.004 * f64::from(k)));
+        let product: f64 = (1..=t).map(u).product();
+        let next = product * u(t + 1);
+        let momentum = u(t + 1) / (1.0 - next);
+        let gradient = (1.0 - u(t)) / (1.0 - product);
+        let second = 1.0 / (1.0 - f64::from(self.beta2).powi(t as i32));
+        (momentum as f32, gradient as f32, second as f32)
+    }
+}
+
 /// Optimizer updates; all buffers have the same length (the arena).
 pub trait OptimOps: Backend {
+    /// Updates `params` and the squared gradients' average `v` in place from `grads`.
+    fn rmsprop(
+        &self,
+        hp: &RmspropStep,
+        params: &Self::Buf<f32>,
+        grads: &Self::Buf<f32>,
+        v: &Self::Buf<f32>,
+    ) -> Result<()>;
+    /// Updates `params` and the accumulators `a` (gradients) and `u` (updates) in place from `grads`.
+    fn adadelta(
+        &self,
+        hp: &AdadeltaStep,
+        params: &Self::Buf<f32>,
+        grads: &Self::Buf<f32>,
+        a: &Self::Buf<f32>,
+        u: &Self::Buf<f32>,
+    ) -> Result<()>;
+    /// Updates `params` and the moments `m`, `v` in place from `grads`.
+    fn nadam(
+        &self,
+        hp: &NadamStep,
+        params: &Self::Buf<f32>,
+        grads: &Self::Buf<f32>,
+        m: &Self::Buf<f32>,
+        v: &Self::Buf<f32>,
+    ) -> Result<()>;
     /// `average = decay·average + (1 - decay)·value`, in place: the weights' exponential moving average.
     fn ema(&self, decay: f32, average: &Self::Buf<f32>, value: &Self::Buf<f32>) -> Result<()>;
     /// Updates `params` and the moments `m`, `v` in place from `grads`.
@@ -216,6 +293,154 @@ fn check_ema(decay: f32, average: usize, value: usize) -> Result<()> {
     check_arena("ema", average, &[("value", value)])
 }
 
+/// The uniform parameters of `shaders/rmsprop.wgsl` and `shaders/adadelta.wgsl` (the same layout).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RhoParams {
+    n: u32,
+    start: u32,
+    lr: f32,
+    rho: f32,
+    one_minus_rho: f32,
+    epsilon: f32,
+    _pad: [u32; 2],
+}
+
+#[cfg(test)]
+pub(crate) fn rho_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(RhoParams for ["rmsprop", "adadelta"] { n, start, lr, rho, one_minus_rho, epsilon })
+}
+
+impl RhoParams {
+    fn new(lr: f32, rho: f32, epsilon: f32, n: u32, start: u32) -> Self {
+        RhoParams {
+            n,
+            start,
+            lr,
+            rho,
+            one_minus_rho: 1.0 - rho,
+            epsilon,
+            _pad: [0; 2],
+        }
+    }
+
+    /// One RMSprop element, written as in the shader.
+    #[inline]
+    fn rmsprop(&self, p: &mut f32, g: f32, v: &mut f32) {
+        *v = self.rho * *v + self.one_minus_rho * (g * g);
+        *p -= self.lr * g / (*v + self.epsilon).sqrt();
+    }
+
+    /// One Adadelta element, written as in the shader.
+    #[inline]
+    fn adadelta(&self, p: &mut f32, g: f32, a: &mut f32, u: &mut f32) {
+        *a = self.rho * *a + self.one_minus_rho * (g * g);
+        let d = (*u + self.epsilon).sqrt() / (*a + self.epsilon).sqrt() * g;
+        *u = self.rho * *u + self.one_minus_rho * (d * d);
+        *p -= self.lr * d;
+    }
+}
+
+/// Nadam's uniform parameters (`Params` in shaders/nadam.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NadamParams {
+    n: u32,
+    start: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    epsilon: f32,
+    momentum_coefficient: f32,
+    gradient_coefficient: f32,
+    second_moment_coefficient: f32,
+    _pad: u32,
+}
+
+#[cfg(test)]
+pub(crate) fn nadam_uniform() -> crate::gpu::uniform::UniformLayout {
+    crate::gpu::uniform::uniform_layout!(NadamParams for ["nadam"] { n, start, lr, beta1, beta2, one_minus_beta1, one_minus_beta2, epsilon, momentum_coefficient, gradient_coefficient, second_moment_coefficient })
+}
+
+impl NadamParams {
+    fn new(hp: &NadamStep, n: u32, start: u32) -> Self {
+        let (momentum_coefficient, gradient_coefficient, second_moment_coefficient) =
+            hp.coefficients();
+        NadamParams {
+            n,
+            start,
+            lr: hp.lr,
+            beta1: hp.beta1,
+            beta2: hp.beta2,
+            one_minus_beta1: 1.0 - hp.beta1,
+            one_minus_beta2: 1.0 - hp.beta2,
+            epsilon: hp.epsilon,
+            momentum_coefficient,
+            gradient_coefficient,
+            second_moment_coefficient,
+            _pad: 0,
+        }
+    }
+
+    /// One element's update, written as in the shader.
+    #[inline]
+    fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        *m = self.beta1 * *m + self.one_minus_beta1 * g;
+        *v = self.beta2 * *v + self.one_minus_beta2 * (g * g);
+        let step = self.momentum_coefficient * *m + self.gradient_coefficient * g;
+        *p -= self.lr * step / ((*v * self.second_moment_coefficient).sqrt() + self.epsilon);
+    }
+}
+
+/// Runs `update` on every element of an arena and its gradient and two state arenas, in parallel chunks for
+/// large arenas.
+fn update_with_two_states(
+    p: &mut [f32],
+    g: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+    update: impl Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+) {
+    let run = |p: &mut [f32], g: &[f32], a: &mut [f32], b: &mut [f32]| {
+        for (((p, &g), a), b) in p.iter_mut().zip(g).zip(a.iter_mut()).zip(b.iter_mut()) {
+            update(p, g, a, b);
+        }
+    };
+    if p.len() >= PAR_MIN {
+        p.par_chunks_mut(PAR_CHUNK)
+            .zip(g.par_chunks(PAR_CHUNK))
+            .zip(a.par_chunks_mut(PAR_CHUNK))
+            .zip(b.par_chunks_mut(PAR_CHUNK))
+            .for_each(|(((p, g), a), b)| run(p, g, a, b));
+    } else {
+        run(p, g, a, b);
+    }
+}
+
+/// [`update_with_two_states`] with one state arena.
+fn update_with_one_state(
+    p: &mut [f32],
+    g: &[f32],
+    a: &mut [f32],
+    update: impl Fn(&mut f32, f32, &mut f32) + Sync,
+) {
+    let run = |p: &mut [f32], g: &[f32], a: &mut [f32]| {
+        for ((p, &g), a) in p.iter_mut().zip(g).zip(a.iter_mut()) {
+            update(p, g, a);
+        }
+    };
+    if p.len() >= PAR_MIN {
+        p.par_chunks_mut(PAR_CHUNK)
+            .zip(g.par_chunks(PAR_CHUNK))
+            .zip(a.par_chunks_mut(PAR_CHUNK))
+            .for_each(|((p, g), a)| run(p, g, a));
+    } else {
+        run(p, g, a);
+    }
+}
+
 fn check_arena(op: &'static str, params: usize, others: &[(&str, usize)]) -> Result<()> {
     for &(what, len) in others {
         check_len(op, what, len, params)?;
@@ -228,6 +453,60 @@ const PAR_MIN: usize = 1 << 16;
 const PAR_CHUNK: usize = 1 << 14;
 
 impl OptimOps for Cpu {
+    fn rmsprop(
+        &self,
+        hp: &RmspropStep,
+        params: &CpuBuf<f32>,
+        grads: &CpuBuf<f32>,
+        v: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena("rmsprop", params.len(), &[("grads", grads.len()), ("v", v.len())])?;
+        let k = RhoParams::new(hp.lr, hp.rho, hp.epsilon, params.len() as u32, 0);
+        let (mut p, g, mut v) = (params.write(), grads.read(), v.write());
+        update_with_one_state(&mut p, &g, &mut v, |p, g, v| k.rmsprop(p, g, v));
+        Ok(())
+    }
+
+    fn adadelta(
+        &self,
+        hp: &AdadeltaStep,
+        params: &CpuBuf<f32>,
+        grads: &CpuBuf<f32>,
+        a: &CpuBuf<f32>,
+        u: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "adadelta",
+            params.len(),
+            &[("grads", grads.len()), ("a", a.len()), ("u", u.len())],
+        )?;
+        let k = RhoParams::new(hp.lr, hp.rho, hp.epsilon, params.len() as u32, 0);
+        let (mut p, g, mut a, mut u) = (params.write(), grads.read(), a.write(), u.write());
+        update_with_two_states(&mut p, &g, &mut a, &mut u, |p, g, a, u| {
+            k.adadelta(p, g, a, u)
+        });
+        Ok(())
+    }
+
+    fn nadam(
+        &self,
+        hp: &NadamStep,
+        params: &CpuBuf<f32>,
+        grads: &CpuBuf<f32>,
+        m: &CpuBuf<f32>,
+        v: &CpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "nadam",
+            params.len(),
+            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
+        )?;
+        let k = NadamParams::new(hp, params.len() as u32, 0);
+        let (mut p, g, mut m, mut v) = (params.write(), grads.read(), m.write(), v.write());
+        update_with_two_states(&mut p, &g, &mut m, &mut v, |p, g, m, v| k.update(p, g, m, v));
+        Ok(())
+    }
+
     fn ema(&self, decay: f32, average: &CpuBuf<f32>, value: &CpuBuf<f32>) -> Result<()> {
         check_ema(decay, average.len(), value.len())?;
         let k = EmaParams::new(decay, average.len() as u32, 0);
@@ -338,6 +617,70 @@ impl Gpu {
 }
 
 impl OptimOps for Gpu {
+    fn rmsprop(
+        &self,
+        hp: &RmspropStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        v: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena("rmsprop", params.len(), &[("grads", grads.len()), ("v", v.len())])?;
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(
+            &RMSPROP,
+            ["main4", "main"],
+            &[params, grads, v],
+            limit,
+            |n, start| RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start),
+        )
+    }
+
+    fn adadelta(
+        &self,
+        hp: &AdadeltaStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        a: &GpuBuf<f32>,
+        u: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "adadelta",
+            params.len(),
+            &[("grads", grads.len()), ("a", a.len()), ("u", u.len())],
+        )?;
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(
+            &ADADELTA,
+            ["main4", "main"],
+            &[params, grads, a, u],
+            limit,
+            |n, start| RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start),
+        )
+    }
+
+    fn nadam(
+        &self,
+        hp: &NadamStep,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+        m: &GpuBuf<f32>,
+        v: &GpuBuf<f32>,
+    ) -> Result<()> {
+        check_arena(
+            "nadam",
+            params.len(),
+            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
+        )?;
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(
+            &NADAM,
+            ["main4", "main"],
+            &[params, grads, m, v],
+            limit,
+            |n, start| NadamParams::new(hp, n, start),
+        )
+    }
+
     fn ema(&self, decay: f32, average: &GpuBuf<f32>, value: &GpuBuf<f32>) -> Result<()> {
         check_ema(decay, average.len(), value.len())?;
         let limit = self.max_binding_elements::<f32>();
@@ -384,13 +727,33 @@ impl OptimOps for Gpu {
     }
 }
 
-/// Both optimizers' kernels and the weights' average.
+/// Every optimizer's kernel and the weights' average.
 pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     // One vec4 and one single float, as for the elementwise kernels.
     let [p, g, m, v] = [0; 4].map(|_| gpu.zeros::<f32>(5));
     let (p, g, m, v) = (p?, g?, m?, v?);
     gpu.adam(&AdamStep::default(), &p, &g, &m, &v)?;
     gpu.ema(0.999, &m, &p)?;
+    let rho = RmspropStep {
+        lr: 1e-3,
+        rho: 0.9,
+        epsilon: 1e-7,
+    };
+    gpu.rmsprop(&rho, &p, &g, &v)?;
+    let delta = AdadeltaStep {
+        lr: 1e-3,
+        rho: 0.95,
+        epsilon: 1e-7,
+    };
+    gpu.adadelta(&delta, &p, &g, &m, &v)?;
+    let nadam = NadamStep {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        step: 1,
+    };
+    gpu.nadam(&nadam, &p, &g, &m, &v)?;
     let hp = SgdStep {
         lr: 0.01,
         momentum: 0.9,
@@ -405,8 +768,11 @@ crate::family::family!(
         ADAM => "adam",
         SGD => "sgd",
         EMA => "ema",
+        RMSPROP => "rmsprop",
+        ADADELTA => "adadelta",
+        NADAM => "nadam",
     ],
     warm_up: warm_up,
     check: crate::conformance::dense::check_optim,
-    uniforms: [adam_uniform, sgd_uniform, ema_uniform],
+    uniforms: [adam_uniform, sgd_uniform, ema_uniform, rho_uniform, nadam_uniform],
 );
