@@ -343,6 +343,44 @@ fn the_fast_recipe_brings_its_settings_and_flags_override_them() {
     assert!(stderr.contains("--optimizer adamw"), "{stderr}");
 }
 
+/// `--ensemble K` trains K seeds into member folders and evaluates their average; a second run into the same
+/// folder is refused.
+#[test]
+fn an_ensemble_trains_its_members_and_evaluates_them_together() {
+    let dir = scratch("ensemble");
+    let out = dir.join("ens");
+    let train = || {
+        let mut command = digits(&dir);
+        command
+            .args([
+                "train", "--device", "cpu", "--model", "mlp", "--epochs", "1",
+            ])
+            .args(["--ensemble", "2", "--out"])
+            .arg(&out)
+            .arg("--data")
+            .arg(sample_dir());
+        command
+    };
+    let (output, stdout, stderr) = run(&mut train());
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ensemble member 2 of 2 (seed 43)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ensemble of 2: test loss: "), "{stdout}");
+    for member in ["member-1", "member-2"] {
+        assert_run_folder(&out.join(member), 1, true);
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ensemble.json")).unwrap()).unwrap();
+    assert_eq!(summary["member_test_accuracy"].as_array().unwrap().len(), 2);
+    assert_eq!(summary["test_samples"], 200);
+
+    let (output, _, stderr) = run(&mut train());
+    assert!(!output.status.success());
+    assert!(stderr.contains("already holds a run"), "{stderr}");
+}
+
 #[test]
 fn bench_train_reports_json() {
     let dir = scratch("bench");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions,
+    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions, Evaluation,
     ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, Recipe, ReduceLrOnPlateau,
     Schedule, Sequential, StopReason, TrainConfig, Trainer,
 };
@@ -30,7 +30,7 @@ use super::run_folder::{
 use super::{plot, shown};
 
 /// Train a network on a dataset; writes the model, checkpoints and training curves to --out.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     #[command(flatten)]
     data: DataArgs,
@@ -171,6 +171,13 @@ pub struct Args {
     /// Check the set-up in seconds: a few steps on a slice of the data, nothing written.
     #[arg(long, conflicts_with = "resume")]
     dry_run: bool,
+
+    /// Train this many models, seeds --seed, --seed + 1, ..., each into its own run folder --out/member-K (which
+    /// `--resume` continues one by one), then evaluate their ensemble (averaged probabilities) on the test set
+    /// into --out/ensemble.json.
+    #[arg(long, default_value_t = 1, value_name = "K", conflicts_with_all = ["resume", "dry_run"],
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    ensemble: u32,
 
     /// A recipe's one-cycle settings, where they are not PyTorch's defaults.
     #[arg(skip)]
@@ -404,10 +411,94 @@ pub fn run(mut args: Args, given: &[String]) -> anyhow::Result<()> {
         };
         if args.dry_run {
             dry_run(&backend, &args, &data)
+        } else if args.ensemble > 1 {
+            train_ensemble(&backend, &args, &data, &out, &device_name)
         } else {
             train_on(&backend, &args, &data, &out, &device_name)
         }
     })
+}
+
+/// Trains `--ensemble` members into `out/member-K`, then evaluates their averaged probabilities.
+fn train_ensemble<B: Ops>(
+    backend: &B,
+    args: &Args,
+    data: &RunData<'_>,
+    out: &Path,
+    device_name: &str,
+) -> anyhow::Result<()> {
+    let mut members = Vec::new();
+    for k in 1..=args.ensemble {
+        let member_out = out.join(format!("member-{k}"));
+        let member = Args {
+            seed: args.seed + u64::from(k - 1),
+            out: Some(member_out.clone()),
+            ..args.clone()
+        };
+        println!(
+            "ensemble member {k} of {} (seed {}): {}",
+            args.ensemble,
+            member.seed,
+            member_out.display()
+        );
+        // Each member is a run folder of its own: locked while it trains, never silently overwritten.
+        let _lock = RunLock::acquire(&member_out)?;
+        let found = run_files(&member_out)?;
+        if !found.is_empty() && !args.force {
+            bail!(
+                "{} already holds a run ({}); continue it with --resume --out {}, replace the ensemble with --force, or choose another --out",
+                member_out.display(),
+                found.join(", "),
+                member_out.display()
+            );
+        }
+        clear_run(&member_out)?;
+        train_on(backend, &member, data, &member_out, device_name)?;
+        members.push(member_out.join("model.safetensors"));
+    }
+    let test = DeviceDataset::upload(backend, &data.dataset.test)
+        .context("cannot load the test set on the device")?;
+    let options = EvalOptions {
+        batch_size: args.eval_batch as usize,
+        probabilities: true,
+    };
+    let mut evaluations = Vec::new();
+    for path in &members {
+        let mut model = Sequential::load(backend, path)
+            .with_context(|| format!("cannot load the model {}", path.display()))?;
+        evaluations.push(
+            model
+                .evaluate(&test, &options)
+                .context("cannot evaluate on the test set")?,
+        );
+    }
+    let ensemble = Evaluation::average(&evaluations, data.dataset.test.labels())?;
+    let correct = ensemble
+        .predictions
+        .iter()
+        .zip(data.dataset.test.labels())
+        .filter(|(p, l)| **p == u32::from(**l))
+        .count();
+    println!(
+        "ensemble of {}: test loss: {:.4} - accuracy: {:.4} ({correct}/{} correct)",
+        members.len(),
+        ensemble.loss,
+        ensemble.accuracy,
+        ensemble.samples
+    );
+    let decimal = |v: f32| v.to_string().parse::<f64>().unwrap_or(f64::NAN);
+    let summary = serde_json::json!({
+        "members": members.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "member_test_accuracy": evaluations.iter().map(|e| decimal(e.accuracy)).collect::<Vec<_>>(),
+        "test_loss": decimal(ensemble.loss),
+        "test_accuracy": decimal(ensemble.accuracy),
+        "test_samples": ensemble.samples,
+    });
+    write_file(
+        &out.join("ensemble.json"),
+        &serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(())
 }
 
 /// What every training path reads.
