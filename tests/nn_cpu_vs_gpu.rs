@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use digits_idx::Dataset;
 use digits_nn::{
-    DeviceDataset, EvalOptions, ModelSpec, NamedTensor, Sequential, TrainConfig, Trainer,
+    DeviceDataset, EvalOptions, ModelSpec, NamedTensor, OptimizerConfig, Schedule, Sequential,
+    TrainConfig, Trainer,
 };
 use digits_tensor::{Cpu, Ops};
 
@@ -27,10 +28,10 @@ fn config() -> TrainConfig {
 
 /// The mean loss of each of the first `steps` training steps, read after every step (fine in a test; the
 /// training loop itself never waits for the device).
-fn step_losses<B: Ops>(backend: &B, preset: &str, steps: usize) -> Vec<f64> {
+fn step_losses<B: Ops>(backend: &B, preset: &str, config: &TrainConfig, steps: usize) -> Vec<f64> {
     let data = sample();
     let model = Sequential::new(backend, ModelSpec::preset(preset).unwrap(), 1).unwrap();
-    let mut trainer = Trainer::new(model, config(), &data.train, None).unwrap();
+    let mut trainer = Trainer::new(model, config.clone(), &data.train, None).unwrap();
     let mut losses = Vec::new();
     trainer.begin_epoch().unwrap();
     let (mut sum, mut seen) = (0.0, 0);
@@ -53,11 +54,21 @@ fn step_losses<B: Ops>(backend: &B, preset: &str, steps: usize) -> Vec<f64> {
 /// steps is what the brief asks, and far below the step-to-step change of the loss (about 1e-2).
 /// The per-step losses of both backends, which must agree within `tolerance` (relative); returns the CPU's.
 fn first_steps_match_the_cpu(preset: &str, steps: usize, tolerance: f64) -> Vec<f64> {
+    steps_match_the_cpu(preset, &config(), steps, tolerance)
+}
+
+/// [`first_steps_match_the_cpu`] with other training settings.
+fn steps_match_the_cpu(
+    preset: &str,
+    config: &TrainConfig,
+    steps: usize,
+    tolerance: f64,
+) -> Vec<f64> {
     let Some(gpu) = common::gpu() else {
         return Vec::new();
     };
-    let cpu = step_losses(&Cpu::new(), preset, steps);
-    let gpu = step_losses(&gpu, preset, steps);
+    let cpu = step_losses(&Cpu::new(), preset, config, steps);
+    let gpu = step_losses(&gpu, preset, config, steps);
     for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
         assert!(
             (c - g).abs() <= tolerance * c.abs(),
@@ -79,6 +90,38 @@ fn tutorial_first_fifty_steps_match_the_cpu() {
     let cpu = first_steps_match_the_cpu("tutorial", 50, 1e-4);
     if let (Some(first), Some(last)) = (cpu.first(), cpu.last()) {
         assert!(*last < first * 0.8, "the model learns: {cpu:?}");
+    }
+}
+
+/// The training features beyond the tutorial on the GPU: a one-cycle schedule cycling β1, AdamW's decay, label
+/// smoothing and the weights' moving average (which evaluation then uses), on the `fast` network; then RMSprop,
+/// Adadelta and Nadam on the tutorial's.
+#[test]
+fn schedules_smoothing_averages_and_every_optimizer_match_the_cpu() {
+    let recipe = TrainConfig {
+        optimizer: OptimizerConfig::adam_with(0.01, 0.7, 0.9, 0.004),
+        schedule: Schedule::one_cycle(),
+        label_smoothing: 0.1,
+        ema: Some(0.9),
+        ..config()
+    };
+    let cpu = steps_match_the_cpu("fast", &recipe, 50, 1e-4);
+    if let (Some(first), Some(last)) = (cpu.first(), cpu.last()) {
+        assert!(*last < first * 0.8, "the model learns: {cpu:?}");
+    }
+    for optimizer in [
+        OptimizerConfig::rmsprop(1e-3, 0.9),
+        OptimizerConfig::adadelta(1.0, 0.9),
+        OptimizerConfig::nadam(1e-3, 0.9, 0.999),
+    ] {
+        let config = TrainConfig {
+            optimizer,
+            ..config()
+        };
+        let cpu = steps_match_the_cpu("tutorial", &config, 20, 1e-4);
+        if let (Some(first), Some(last)) = (cpu.first(), cpu.last()) {
+            assert!(*last < first * 0.9, "{optimizer:?} learns: {cpu:?}");
+        }
     }
 }
 
