@@ -91,7 +91,8 @@
 //!     // all Option; ModelSpec.recipe
 //! pub struct Progress { pub epoch: usize /*1-based*/, pub epochs: usize, pub step: usize /*steps done*/,
 //!                       pub steps: usize, pub samples: usize /*seen this epoch*/, pub total: usize,
-//!                       pub loss: f32 /*running mean*/, pub accuracy: f32 /*running*/ }
+//!                       pub loss: f32 /*running mean*/, pub accuracy: f32 /*running*/,
+//!                       pub lr: f32 /*newest step's*/ }
 //! pub struct EpochStats { pub epoch: usize /*1-based*/, pub loss: f32, pub accuracy: f32,
 //!                         pub val_loss: Option<f32>, pub val_accuracy: Option<f32>,
 //!                         pub seconds: f64, pub samples_per_second: f64, pub lr: f32 /*of its last step*/ }

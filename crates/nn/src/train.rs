@@ -113,6 +113,8 @@ pub struct Progress {
     pub loss: f32,
     /// Accuracy over the samples seen.
     pub accuracy: f32,
+    /// The learning rate of the newest step submitted (a schedule moves it within the epoch).
+    pub lr: f32,
 }
 
 /// One epoch's results (what Keras prints at the end of an epoch).
@@ -499,6 +501,7 @@ impl<B: Ops> Trainer<B> {
             total: self.train.len(),
             loss: per_sample(values[0]),
             accuracy: per_sample(values[1]),
+            lr: self.running.as_ref().map_or(self.lr, |run| run.step_lr),
         }
     }
 
@@ -527,7 +530,10 @@ impl<B: Ops> Trainer<B> {
         let b = self.model.backend();
         let values = b.download(&self.stats)?;
         let train_seconds = run.started.elapsed().as_secs_f64();
-        let last = self.progress_at(steps, &values);
+        let last = Progress {
+            lr: run.step_lr,
+            ..self.progress_at(steps, &values)
+        };
         progress(&last);
         // With an average, the epoch is judged (and EarlyStopping keeps) by the averaged weights.
         let mut live = None;

@@ -914,8 +914,10 @@ fn run_epoch_with_bar<B: Ops>(trainer: &mut Trainer<B>) -> anyhow::Result<EpochS
         bar.set_prefix(format!("Epoch {}/{}", p.epoch, p.epochs));
         let rate = p.samples as f64 / start.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!(
-            "loss: {:.4} - accuracy: {:.4} - {rate:.0} samples/s",
-            p.loss, p.accuracy
+            "loss: {:.4} - accuracy: {:.4} - lr: {} - {rate:.0} samples/s",
+            p.loss,
+            p.accuracy,
+            format_lr(p.lr)
         ));
     });
     bar.finish_and_clear();
