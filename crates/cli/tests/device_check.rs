@@ -47,5 +47,8 @@ fn the_device_check_script_runs_every_step() {
     let fast: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bench_train_fast.json")).unwrap())
             .unwrap();
-    assert_eq!(fast["batch"], 128, "quick mode halves the fast recipe's batch");
+    assert_eq!(
+        fast["batch"], 128,
+        "quick mode halves the fast recipe's batch"
+    );
 }
