@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::cpu::{Cpu, CpuBuf};
 use crate::error::check_len;
-use crate::gpu::{Gpu, GpuBuf};
+use crate::gpu::{Gpu, GpuBuf, Kernel};
 use crate::{Backend, Result};
 
 /// One Adam step as Keras defines it (defaults: lr 1e-3, betas 0.9/0.999, epsilon 1e-7):
@@ -283,14 +283,14 @@ impl EmaParams {
     }
 }
 
-fn check_ema(decay: f32, average: usize, value: usize) -> Result<()> {
+fn check_decay(decay: f32) -> Result<()> {
     if !(0.0..1.0).contains(&decay) {
         return Err(crate::error::shape_error(
             "ema",
             format!("decay {decay} is not in [0, 1)"),
         ));
     }
-    check_arena("ema", average, &[("value", value)])
+    Ok(())
 }
 
 /// The uniform parameters of `shaders/rmsprop.wgsl` and `shaders/adadelta.wgsl` (the same layout).
@@ -508,7 +508,8 @@ impl OptimOps for Cpu {
     }
 
     fn ema(&self, decay: f32, average: &CpuBuf<f32>, value: &CpuBuf<f32>) -> Result<()> {
-        check_ema(decay, average.len(), value.len())?;
+        check_decay(decay)?;
+        check_arena("ema", average.len(), &[("value", value.len())])?;
         let k = EmaParams::new(decay, average.len() as u32, 0);
         let (mut a, v) = (average.write(), value.read());
         let update = |a: &mut [f32], v: &[f32]| {
@@ -616,6 +617,24 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// Records one update kernel over an arena and the arenas beside it (`(name, buffer)`, the updated arena
+    /// first), after checking that they have its length.
+    fn update_arenas<P: bytemuck::Pod>(
+        &self,
+        op: &'static str,
+        kernel: &'static Kernel,
+        arenas: &[(&str, &GpuBuf<f32>)],
+        params: impl Fn(u32, u32) -> P,
+    ) -> Result<()> {
+        let lens: Vec<(&str, usize)> = arenas[1..].iter().map(|(n, b)| (*n, b.len())).collect();
+        check_arena(op, arenas[0].1.len(), &lens)?;
+        let buffers: Vec<&GpuBuf<f32>> = arenas.iter().map(|(_, b)| *b).collect();
+        let limit = self.max_binding_elements::<f32>();
+        self.dispatch_1d(kernel, ["main4", "main"], &buffers, limit, params)
+    }
+}
+
 impl OptimOps for Gpu {
     fn rmsprop(
         &self,
@@ -624,15 +643,10 @@ impl OptimOps for Gpu {
         grads: &GpuBuf<f32>,
         v: &GpuBuf<f32>,
     ) -> Result<()> {
-        check_arena("rmsprop", params.len(), &[("grads", grads.len()), ("v", v.len())])?;
-        let limit = self.max_binding_elements::<f32>();
-        self.dispatch_1d(
-            &RMSPROP,
-            ["main4", "main"],
-            &[params, grads, v],
-            limit,
-            |n, start| RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start),
-        )
+        let arenas = [("params", params), ("grads", grads), ("v", v)];
+        self.update_arenas("rmsprop", &RMSPROP, &arenas, |n, start| {
+            RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start)
+        })
     }
 
     fn adadelta(
@@ -643,19 +657,10 @@ impl OptimOps for Gpu {
         a: &GpuBuf<f32>,
         u: &GpuBuf<f32>,
     ) -> Result<()> {
-        check_arena(
-            "adadelta",
-            params.len(),
-            &[("grads", grads.len()), ("a", a.len()), ("u", u.len())],
-        )?;
-        let limit = self.max_binding_elements::<f32>();
-        self.dispatch_1d(
-            &ADADELTA,
-            ["main4", "main"],
-            &[params, grads, a, u],
-            limit,
-            |n, start| RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start),
-        )
+        let arenas = [("params", params), ("grads", grads), ("a", a), ("u", u)];
+        self.update_arenas("adadelta", &ADADELTA, &arenas, |n, start| {
+            RhoParams::new(hp.lr, hp.rho, hp.epsilon, n, start)
+        })
     }
 
     fn nadam(
@@ -666,31 +671,18 @@ impl OptimOps for Gpu {
         m: &GpuBuf<f32>,
         v: &GpuBuf<f32>,
     ) -> Result<()> {
-        check_arena(
-            "nadam",
-            params.len(),
-            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
-        )?;
-        let limit = self.max_binding_elements::<f32>();
-        self.dispatch_1d(
-            &NADAM,
-            ["main4", "main"],
-            &[params, grads, m, v],
-            limit,
-            |n, start| NadamParams::new(hp, n, start),
-        )
+        let arenas = [("params", params), ("grads", grads), ("m", m), ("v", v)];
+        self.update_arenas("nadam", &NADAM, &arenas, |n, start| {
+            NadamParams::new(hp, n, start)
+        })
     }
 
     fn ema(&self, decay: f32, average: &GpuBuf<f32>, value: &GpuBuf<f32>) -> Result<()> {
-        check_ema(decay, average.len(), value.len())?;
-        let limit = self.max_binding_elements::<f32>();
-        self.dispatch_1d(
-            &EMA,
-            ["main4", "main"],
-            &[average, value],
-            limit,
-            |n, start| EmaParams::new(decay, n, start),
-        )
+        check_decay(decay)?;
+        let arenas = [("average", average), ("value", value)];
+        self.update_arenas("ema", &EMA, &arenas, |n, start| {
+            EmaParams::new(decay, n, start)
+        })
     }
 
     fn adam(
@@ -711,19 +703,10 @@ impl OptimOps for Gpu {
         grads: &GpuBuf<f32>,
         velocity: &GpuBuf<f32>,
     ) -> Result<()> {
-        check_arena(
-            "sgd",
-            params.len(),
-            &[("grads", grads.len()), ("velocity", velocity.len())],
-        )?;
-        let limit = self.max_binding_elements::<f32>();
-        self.dispatch_1d(
-            &SGD,
-            ["main4", "main"],
-            &[params, grads, velocity],
-            limit,
-            |n, start| SgdParams::new(hp, n, start),
-        )
+        let arenas = [("params", params), ("grads", grads), ("velocity", velocity)];
+        self.update_arenas("sgd", &SGD, &arenas, |n, start| {
+            SgdParams::new(hp, n, start)
+        })
     }
 }
 
