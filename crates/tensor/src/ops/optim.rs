@@ -542,20 +542,7 @@ impl OptimOps for Cpu {
         )?;
         let k = hp.params(params.len() as u32, 0);
         let (mut p, g, mut m, mut v) = (params.write(), grads.read(), m.write(), v.write());
-        let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                k.update(p, g, m, v);
-            }
-        };
-        if p.len() >= PAR_MIN {
-            p.par_chunks_mut(PAR_CHUNK)
-                .zip(g.par_chunks(PAR_CHUNK))
-                .zip(m.par_chunks_mut(PAR_CHUNK))
-                .zip(v.par_chunks_mut(PAR_CHUNK))
-                .for_each(|(((p, g), m), v)| update(p, g, m, v));
-        } else {
-            update(&mut p, &g, &mut m, &mut v);
-        }
+        update_with_two_states(&mut p, &g, &mut m, &mut v, |p, g, m, v| k.update(p, g, m, v));
         Ok(())
     }
 
@@ -573,19 +560,7 @@ impl OptimOps for Cpu {
         )?;
         let k = SgdParams::new(hp, params.len() as u32, 0);
         let (mut p, g, mut v) = (params.write(), grads.read(), velocity.write());
-        let update = |p: &mut [f32], g: &[f32], v: &mut [f32]| {
-            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                k.update(p, g, v);
-            }
-        };
-        if p.len() >= PAR_MIN {
-            p.par_chunks_mut(PAR_CHUNK)
-                .zip(g.par_chunks(PAR_CHUNK))
-                .zip(v.par_chunks_mut(PAR_CHUNK))
-                .for_each(|((p, g), v)| update(p, g, v));
-        } else {
-            update(&mut p, &g, &mut v);
-        }
+        update_with_one_state(&mut p, &g, &mut v, |p, g, v| k.update(p, g, v));
         Ok(())
     }
 }
