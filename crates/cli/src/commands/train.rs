@@ -85,7 +85,8 @@ pub struct Args {
     label_smoothing: f32,
 
     /// Keep an exponential moving average of the weights with this decay (e.g. 0.999), updated on the device
-    /// after every step; validation, early stopping and the saved model use the average.
+    /// after every step; validation, early stopping and the saved model use the average (a per-epoch
+    /// checkpoint holds both and evaluates with the live weights).
     #[arg(long, value_name = "DECAY", value_parser = below_one)]
     ema: Option<f32>,
 
