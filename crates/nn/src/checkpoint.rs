@@ -24,6 +24,10 @@ const BEST_PREFIX: &str = "best.";
 /// The weights' moving average: `ema.<param>`.
 const EMA_PREFIX: &str = "ema.";
 
+fn one() -> f64 {
+    1.0
+}
+
 /// The run's position, stored as JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +38,9 @@ struct CheckpointMeta {
     global_step: u64,
     /// Optimizer steps taken (Adam's bias correction needs it).
     optimizer_step: u32,
+    /// Nadam's product of momenta so far (1 for the other optimizers).
+    #[serde(default = "one")]
+    momentum_product: f64,
     lr: f32,
     history: Vec<EpochStats>,
     early_stopped: Option<usize>,
@@ -75,6 +82,7 @@ impl<B: Ops> Trainer<B> {
             epochs_done: self.epochs_done,
             global_step: self.global_step,
             optimizer_step: self.optimizer.step,
+            momentum_product: self.optimizer.momentum_product,
             lr: self.lr,
             history: self.history.clone(),
             early_stopped: self.early_stopped,
@@ -140,6 +148,7 @@ impl<B: Ops> Trainer<B> {
             trainer.ema = Some(trainer.model.read_snapshot(&file, EMA_PREFIX)?);
         }
         trainer.optimizer.step = meta.optimizer_step;
+        trainer.optimizer.momentum_product = meta.momentum_product;
         trainer.lr = meta.lr;
         trainer.epochs_done = meta.epochs_done;
         trainer.global_step = meta.global_step;

@@ -210,6 +210,8 @@ pub(crate) struct Optimizer<B: Ops> {
     pub state: Vec<B::Buf<f32>>,
     /// Steps taken so far (Adam's `t` of the next step is `step + 1`).
     pub step: u32,
+    /// Nadam's `Π u_k` over the steps taken, each with its step's β1 (checkpointed: a schedule may cycle β1).
+    pub momentum_product: f64,
 }
 
 impl<B: Ops> Optimizer<B> {
@@ -225,6 +227,7 @@ impl<B: Ops> Optimizer<B> {
             config,
             state,
             step: 0,
+            momentum_product: 1.0,
         })
     }
 
@@ -271,14 +274,17 @@ impl<B: Ops> Optimizer<B> {
                 epsilon,
                 ..
             } => {
+                let beta1 = scheduled.unwrap_or(beta1);
                 let hp = NadamStep {
                     lr,
-                    beta1: scheduled.unwrap_or(beta1),
+                    beta1,
                     beta2,
                     epsilon,
                     step: self.step,
+                    momentum_product: self.momentum_product,
                 };
                 backend.nadam(&hp, params, grads, &self.state[0], &self.state[1])?;
+                self.momentum_product *= NadamStep::momentum(beta1, self.step);
             }
             OptimizerConfig::Sgd {
                 momentum, nesterov, ..

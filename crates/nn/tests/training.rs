@@ -526,6 +526,11 @@ fn every_optimizer_learns_and_resumes_exactly() {
     ] {
         let config = TrainConfig {
             optimizer,
+            // Nadam's product of momenta, each with its step's β1, must survive the checkpoint too.
+            schedule: match optimizer {
+                OptimizerConfig::Nadam { .. } => Schedule::one_cycle(),
+                _ => Schedule::Constant,
+            },
             ..config(2)
         };
         let model = Sequential::new(&cpu, small_spec(), 3).unwrap();

@@ -722,12 +722,14 @@ pub fn check_nadam(gpu: &Gpu) -> Result<Report> {
     let mut report = Report::new("nadam");
     let mut rng = TestRng::new(0x4ad);
     for &n in LENGTHS {
+        let step = 1 + rng.below(2000) as u32;
         let hp = NadamStep {
             lr: 1e-2,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
-            step: 1 + rng.below(2000) as u32,
+            step,
+            momentum_product: NadamStep::product_before(0.9, step),
         };
         let [p, g, m, v] = arena(&mut rng, n);
         let c = [

@@ -86,18 +86,32 @@ pub struct NadamStep {
     pub epsilon: f32,
     /// The step number `t`, from 1.
     pub step: u32,
+    /// `Π_{k<t} u_k`, each `u_k` with the β1 of its own step (1 at the first step): a training loop
+    /// carries it from step to step ([`NadamStep::momentum`]), as Keras keeps its `u_product`.
+    pub momentum_product: f64,
 }
 
 impl NadamStep {
+    /// The momentum `u_t` of step `t` for this β1.
+    pub fn momentum(beta1: f32, t: u32) -> f64 {
+        f64::from(beta1) * (1.0 - 0.5 * 0.96f64.powf(0.004 * f64::from(t)))
+    }
+
+    /// `Π_{k<t} u_k` for a β1 that stays the same (tests and warm-up; a training loop multiplies as it goes).
+    pub fn product_before(beta1: f32, t: u32) -> f64 {
+        (1..t).map(|k| Self::momentum(beta1, k)).product()
+    }
+
     /// `(c_m, c_g, c_v)`, computed in f64 and rounded once, the same on every backend.
     pub fn coefficients(&self) -> (f32, f32, f32) {
         let t = self.step.max(1);
-        let b1 = f64::from(self.beta1);
-        let u = |k: u32| b1 * (1.0 - 0.5 * 0.96f64.powf(0.004 * f64::from(k)));
-        let product: f64 = (1..=t).map(u).product();
-        let next = product * u(t + 1);
-        let momentum = u(t + 1) / (1.0 - next);
-        let gradient = (1.0 - u(t)) / (1.0 - product);
+        let (now, next) = (
+            Self::momentum(self.beta1, t),
+            Self::momentum(self.beta1, t + 1),
+        );
+        let product = self.momentum_product * now;
+        let momentum = next / (1.0 - product * next);
+        let gradient = (1.0 - now) / (1.0 - product);
         let second = 1.0 / (1.0 - f64::from(self.beta2).powi(t as i32));
         (momentum as f32, gradient as f32, second as f32)
     }
@@ -576,23 +590,12 @@ impl Gpu {
         v: &GpuBuf<f32>,
         limit: usize,
     ) -> Result<()> {
-        check_arena(
-            "adam",
-            params.len(),
-            &[("grads", grads.len()), ("m", m.len()), ("v", v.len())],
-        )?;
-        let buffers = [params, grads, m, v];
-        self.dispatch_1d(
-            &ADAM,
-            ["main4", "main"],
-            &buffers,
-            limit,
-            |n, start| hp.params(n, start),
-        )
+        let arenas = [("params", params), ("grads", grads), ("m", m), ("v", v)];
+        self.update_arenas_in_pieces("adam", &ADAM, &arenas, limit, |n, start| {
+            hp.params(n, start)
+        })
     }
-}
 
-impl Gpu {
     /// Records one update kernel over an arena and the arenas beside it (`(name, buffer)`, the updated arena
     /// first), after checking that they have its length.
     fn update_arenas<P: bytemuck::Pod>(
@@ -602,10 +605,22 @@ impl Gpu {
         arenas: &[(&str, &GpuBuf<f32>)],
         params: impl Fn(u32, u32) -> P,
     ) -> Result<()> {
+        let limit = self.max_binding_elements::<f32>();
+        self.update_arenas_in_pieces(op, kernel, arenas, limit, params)
+    }
+
+    /// [`Gpu::update_arenas`] in dispatches of at most `limit` elements.
+    fn update_arenas_in_pieces<P: bytemuck::Pod>(
+        &self,
+        op: &'static str,
+        kernel: &'static Kernel,
+        arenas: &[(&str, &GpuBuf<f32>)],
+        limit: usize,
+        params: impl Fn(u32, u32) -> P,
+    ) -> Result<()> {
         let lens: Vec<(&str, usize)> = arenas[1..].iter().map(|(n, b)| (*n, b.len())).collect();
         check_arena(op, arenas[0].1.len(), &lens)?;
         let buffers: Vec<&GpuBuf<f32>> = arenas.iter().map(|(_, b)| *b).collect();
-        let limit = self.max_binding_elements::<f32>();
         self.dispatch_1d(kernel, ["main4", "main"], &buffers, limit, params)
     }
 }
@@ -710,6 +725,7 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
         beta2: 0.999,
         epsilon: 1e-7,
         step: 1,
+        momentum_product: 1.0,
     };
     gpu.nadam(&nadam, &p, &g, &m, &v)?;
     let hp = SgdStep {
