@@ -35,6 +35,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Read handwritten digits from pictures (PNG, JPEG) or test images.
     Predict(commands::predict::Args),
+    /// Write a model in another format (ONNX) for other runtimes.
+    Export(commands::export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Export(args) => commands::export::run(args),
     }
 }
 

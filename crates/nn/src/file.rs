@@ -140,20 +140,7 @@ impl ModelFile {
                 detail: format!("cannot serialise: {e}"),
             }
         })?;
-        let io = |action| {
-            move |source| NnError::Io {
-                path: path.into(),
-                action,
-                source,
-            }
-        };
-        let mut tmp = digits_idx::atomic::temp_file_for(path)
-            .map_err(io("cannot create a temporary file beside"))?;
-        tmp.write_all(&bytes).map_err(io("cannot write"))?;
-        tmp.as_file().sync_all().map_err(io("cannot flush"))?;
-        tmp.persist(path)
-            .map_err(|e| io("cannot rename the temporary file to")(e.error))?;
-        Ok(())
+        write_atomic(path, &bytes)
     }
 
     /// Reads and parses a file; a truncated or foreign file is [`NnError::Corrupt`].
@@ -261,4 +248,23 @@ impl ModelFile {
         }
         Ok(arena)
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed over it, so readers
+/// see the old file or the new one, never a partial one.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |action| {
+        move |source| NnError::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    };
+    let mut tmp = digits_idx::atomic::temp_file_for(path)
+        .map_err(io("cannot create a temporary file beside"))?;
+    tmp.write_all(bytes).map_err(io("cannot write"))?;
+    tmp.as_file().sync_all().map_err(io("cannot flush"))?;
+    tmp.persist(path)
+        .map_err(|e| io("cannot rename the temporary file to")(e.error))?;
+    Ok(())
 }

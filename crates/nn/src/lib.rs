@@ -176,6 +176,7 @@ mod graph;
 mod init;
 mod layers;
 mod model;
+mod onnx;
 mod optim;
 mod recipe;
 mod schedule;
@@ -194,6 +195,7 @@ pub use layers::{
     LayerSpec, MaxPool2dSpec, Padding,
 };
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
+pub use onnx::{OPSET as ONNX_OPSET, OnnxOptions};
 pub use optim::OptimizerConfig;
 pub use recipe::Recipe;
 pub use schedule::{Schedule, ScheduleStep};

@@ -6,11 +6,12 @@ use digits_tensor::{Gather, Ops};
 
 use crate::data::DeviceDataset;
 use crate::error::{NnError, Result};
-use crate::file::ModelFile;
+use crate::file::{ModelFile, write_atomic};
 use crate::graph::{Graph, Node, Workspace};
 use crate::init::{Stream, derive_seed, glorot_uniform, torch_uniform};
 use crate::layers::LayerSpec;
 use crate::layers::{Fused, Init, Mode, Param, ParamDecl, ParamKind, ParamSlot};
+use crate::onnx::{self, OnnxOptions};
 use crate::spec::{InitScheme, ModelSpec};
 
 /// Largest activation tensor (in f32 elements) an evaluation batch may allocate: 128 MiB, the storage-binding
@@ -293,6 +294,18 @@ impl<B: Ops> Sequential<B> {
         ))
     }
 
+    /// The model as an ONNX file's bytes (see [`OnnxOptions`] for its input and output).
+    pub fn to_onnx(&self, options: &OnnxOptions) -> Result<Vec<u8>> {
+        let mut tensors = self.weights()?;
+        tensors.extend(self.running_state()?);
+        onnx::export(&self.spec, &tensors, options)
+    }
+
+    /// Writes the model as an ONNX file, atomically.
+    pub fn export_onnx(&self, path: &Path, options: &OnnxOptions) -> Result<()> {
+        write_atomic(path, &self.to_onnx(options)?)
+    }
+
     /// Training batches the running state has seen (PyTorch's `num_batches_tracked`).
     pub fn batches_tracked(&self) -> u64 {
         self.batches_tracked
@@ -333,11 +346,45 @@ impl<B: Ops> Sequential<B> {
         options: &EvalOptions,
     ) -> Result<Evaluation> {
         data.check_fits(&self.spec, "dataset")?;
-        self.infer(data, options.batch_size, options.probabilities, true)
+        let scores = if options.probabilities {
+            Scores::Probabilities
+        } else {
+            Scores::None
+        };
+        self.infer(data, options.batch_size, scores, true)
     }
 
     /// Class predictions and probabilities for `pixels`: whole images of the model's input size, u8.
     pub fn predict(&mut self, pixels: &[u8]) -> Result<Predictions> {
+        let data = self.images(pixels)?;
+        let eval = self.infer(
+            &data,
+            EvalOptions::default().batch_size,
+            Scores::Probabilities,
+            false,
+        )?;
+        Ok(Predictions {
+            classes: self.spec.classes,
+            predictions: eval.predictions,
+            probabilities: eval.probabilities.unwrap_or_default(),
+        })
+    }
+
+    /// The logits (before the softmax) for `pixels`, samples × classes, row-major: what an exported ONNX
+    /// model's `logits` output is checked against.
+    pub fn logits(&mut self, pixels: &[u8]) -> Result<Vec<f32>> {
+        let data = self.images(pixels)?;
+        let eval = self.infer(
+            &data,
+            EvalOptions::default().batch_size,
+            Scores::Logits,
+            false,
+        )?;
+        Ok(eval.probabilities.unwrap_or_default())
+    }
+
+    /// Unlabelled images on the device: whole images of the model's input size, u8.
+    fn images(&self, pixels: &[u8]) -> Result<DeviceDataset<B>> {
         let [_, rows, cols] = self.spec.input;
         if !pixels.len().is_multiple_of(rows * cols) {
             return Err(NnError::Data(format!(
@@ -346,28 +393,23 @@ impl<B: Ops> Sequential<B> {
             )));
         }
         let count = pixels.len() / (rows * cols);
-        let data = DeviceDataset::from_parts(
+        DeviceDataset::from_parts(
             &self.backend,
             pixels,
             vec![0; count],
             rows,
             cols,
             self.spec.classes,
-        )?;
-        let eval = self.infer(&data, EvalOptions::default().batch_size, true, false)?;
-        Ok(Predictions {
-            classes: self.spec.classes,
-            predictions: eval.predictions,
-            probabilities: eval.probabilities.unwrap_or_default(),
-        })
+        )
     }
 
     /// Runs the model over `data` in batches; `with_loss` accumulates loss and accuracy against the labels.
+    /// The `scores` asked for come back in [`Evaluation::probabilities`].
     fn infer(
         &mut self,
         data: &DeviceDataset<B>,
         batch: usize,
-        probabilities: bool,
+        scores: Scores,
         with_loss: bool,
     ) -> Result<Evaluation> {
         let n = data.len();
@@ -387,10 +429,9 @@ impl<B: Ops> Sequential<B> {
         let b = &self.backend;
         let full = self.eval_ws.as_ref().expect("just ensured");
         let predictions = b.zeros::<u32>(n)?;
-        let probs = if probabilities {
-            Some(b.zeros::<f32>(n * classes)?)
-        } else {
-            None
+        let probs = match scores {
+            Scores::None => None,
+            Scores::Probabilities | Scores::Logits => Some(b.zeros::<f32>(n * classes)?),
         };
         let stats = b.zeros::<f32>(2)?;
         let mut tail = None;
@@ -423,12 +464,11 @@ impl<B: Ops> Sequential<B> {
                 &b.slice(&predictions, start, count)?,
             )?;
             if let Some(probs) = &probs {
-                b.softmax(
-                    ws.logits(),
-                    count,
-                    classes,
-                    &b.slice(probs, start * classes, count * classes)?,
-                )?;
+                let rows = b.slice(probs, start * classes, count * classes)?;
+                match scores {
+                    Scores::Logits => b.copy(ws.logits(), &rows)?,
+                    _ => b.softmax(ws.logits(), count, classes, &rows)?,
+                }
             }
             b.flush()?;
         }
@@ -539,6 +579,14 @@ pub(crate) struct Snapshot<B: Ops> {
     batches_tracked: u64,
 }
 
+/// What an inference pass keeps per sample besides the predicted class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scores {
+    None,
+    Probabilities,
+    Logits,
+}
+
 /// Host copies of an arena's tensors.
 fn named(slots: &[ParamSlot], host: &[f32]) -> Vec<NamedTensor> {
     slots
@@ -561,6 +609,8 @@ pub(crate) struct Slots {
     pub batch_counters: Vec<String>,
     /// Per spec node: its declarations, and for each the index into `trainable` or `running`.
     decls: Vec<Vec<(ParamDecl, usize)>>,
+    /// Per spec node: what its tensors' names start with (its name, or its `nn.Sequential` index).
+    prefixes: Vec<String>,
     /// How weights and biases start.
     scheme: InitScheme,
 }
@@ -573,6 +623,7 @@ impl Slots {
         let (mut trainable, mut running) = (Vec::new(), Vec::new());
         let mut batch_counters = Vec::new();
         let mut decls = Vec::with_capacity(spec.layers.len());
+        let mut prefixes = Vec::with_capacity(spec.layers.len());
         let mut torch_index = 0;
         for (node, reads) in spec.layers.iter().zip(&topology.inputs) {
             let inputs: Vec<&[usize]> = reads.iter().map(|&v| shapes[v].as_slice()).collect();
@@ -598,14 +649,35 @@ impl Slots {
                 batch_counters.push(format!("{prefix}.num_batches_tracked"));
             }
             torch_index += node.layer.torch_modules();
+            prefixes.push(prefix);
         }
         Ok(Slots {
             trainable,
             running,
             batch_counters,
             decls,
+            prefixes,
             scheme: spec.init,
         })
+    }
+
+    /// What spec node `node`'s tensor names start with.
+    pub(crate) fn prefix(&self, node: usize) -> &str {
+        &self.prefixes[node]
+    }
+
+    /// Spec node `node`'s tensor names, by suffix.
+    pub(crate) fn names(&self, node: usize) -> Vec<(&'static str, String)> {
+        self.decls[node]
+            .iter()
+            .map(|(decl, index)| {
+                let slot = match decl.kind {
+                    ParamKind::Trainable => &self.trainable[*index],
+                    ParamKind::Running => &self.running[*index],
+                };
+                (decl.suffix, slot.name.clone())
+            })
+            .collect()
     }
 
     /// The initial values of both arenas: Glorot-uniform drawn from `seed` and the spec node's index, or a

@@ -7,6 +7,7 @@ pub mod device;
 pub mod devices;
 pub mod download;
 pub mod eval;
+pub mod export;
 pub mod glyphs;
 pub mod info;
 pub mod plot;

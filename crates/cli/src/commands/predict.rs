@@ -76,6 +76,8 @@ struct Answer {
     probability: f32,
     top: Vec<Ranked>,
     probabilities: Vec<f32>,
+    /// The scores before the softmax (what an exported ONNX model outputs).
+    logits: Vec<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,11 +172,13 @@ fn predict_on<B: Ops>(backend: &B, args: &Args, inputs: &[Input]) -> anyhow::Res
         .flat_map(|i| i.pixels.iter().copied())
         .collect();
     let predictions = model.predict(&pixels).context("prediction failed")?;
+    let logits = model.logits(&pixels).context("prediction failed")?;
     let classes = predictions.classes;
     Ok(inputs
         .iter()
         .zip(predictions.probabilities.chunks_exact(classes))
-        .map(|(input, probabilities)| {
+        .zip(logits.chunks_exact(classes))
+        .map(|((input, probabilities), logits)| {
             let mut order: Vec<usize> = (0..classes).collect();
             order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
             let top: Vec<Ranked> = order
@@ -191,6 +195,7 @@ fn predict_on<B: Ops>(backend: &B, args: &Args, inputs: &[Input]) -> anyhow::Res
                 probability: top[0].probability,
                 top,
                 probabilities: probabilities.to_vec(),
+                logits: logits.to_vec(),
                 label: input.label,
                 preparation: input.preparation.clone(),
             }

@@ -6,6 +6,7 @@ use digits_tensor::Ops;
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::OnnxNode;
 
 pub(crate) struct Add;
 
@@ -22,6 +23,10 @@ impl LayerKind for Add {
 
     fn takes_many(&self) -> bool {
         true
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        node.op("Add", node.inputs.clone(), Vec::new())
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,9 +5,10 @@ use std::fmt;
 use digits_tensor::{Ops, Pool2d};
 use serde::{Deserialize, Serialize};
 
-use super::max_pool2d::{describe_window, is_zero, pooled_shape, window_geometry};
+use super::max_pool2d::{describe_window, is_zero, onnx_window, pooled_shape, window_geometry};
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 /// Average pooling's description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,12 @@ impl AvgPool2dSpec {
 impl LayerKind for AvgPool2dSpec {
     fn output_shape(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
         pooled_shape(inputs, self.pool, self.stride, self.padding)
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        let mut attributes = onnx_window(self.pool, self.stride, self.padding);
+        attributes.push(onnx::int("count_include_pad", 1));
+        node.op("AveragePool", vec![node.input()], attributes)
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

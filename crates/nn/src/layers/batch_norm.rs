@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Backward, Forward, Init, Layer, LayerKind, Mode, Param, ParamDecl, ParamKind};
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 /// Whose defaults a batch normalisation takes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +115,22 @@ impl LayerKind for BatchNormSpec {
 
     fn counts_batches(&self) -> bool {
         true
+    }
+
+    /// Inference mode: the running statistics (ONNX's default `training_mode` of 0).
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        let inputs = vec![
+            node.input(),
+            node.param("weight"),
+            node.param("bias"),
+            node.param("running_mean"),
+            node.param("running_var"),
+        ];
+        node.op(
+            "BatchNormalization",
+            inputs,
+            vec![onnx::float("epsilon", self.eps())],
+        )
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,6 +7,7 @@ use digits_tensor::{CopyRows, Ops};
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 pub(crate) struct Concat;
 
@@ -36,6 +37,10 @@ impl LayerKind for Concat {
 
     fn takes_many(&self) -> bool {
         true
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        node.op("Concat", node.inputs.clone(), vec![onnx::int("axis", 1)])
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

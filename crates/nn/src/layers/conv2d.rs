@@ -9,6 +9,7 @@ use super::{
     Activation, Backward, Forward, Fused, Init, Layer, LayerKind, Param, ParamDecl, relu_suffix,
 };
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 /// Zero padding of a convolution, as Keras names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +168,27 @@ impl LayerKind for Conv2dSpec {
 
     fn takes_relu(&self) -> bool {
         self.activation == Activation::None
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        let mut inputs = vec![node.input(), node.param("weight")];
+        if self.bias {
+            inputs.push(node.param("bias"));
+        }
+        let pad = self.pad();
+        let conv = node.op(
+            "Conv",
+            inputs,
+            vec![
+                onnx::ints("kernel_shape", &[self.kernel, self.kernel]),
+                onnx::ints("strides", &[self.stride, self.stride]),
+                onnx::ints("pads", &[pad; 4]),
+            ],
+        );
+        match self.activation {
+            Activation::None => conv,
+            Activation::Relu => node.op("Relu", vec![conv], Vec::new()),
+        }
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,6 +9,7 @@ use super::{
     Activation, Backward, Forward, Fused, Init, Layer, LayerKind, Param, ParamDecl, relu_suffix,
 };
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 /// A fully connected layer's description (Keras `Dense`, PyTorch `Linear`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,16 @@ impl LayerKind for DenseSpec {
 
     fn takes_relu(&self) -> bool {
         self.activation == Activation::None
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        // Gemm computes x·Wᵀ + b with the weight kept in PyTorch's [out, in] layout.
+        let inputs = vec![node.input(), node.param("weight"), node.param("bias")];
+        let gemm = node.op("Gemm", inputs, vec![onnx::int("transB", 1)]);
+        match self.activation {
+            Activation::None => gemm,
+            Activation::Relu => node.op("Relu", vec![gemm], Vec::new()),
+        }
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Backward, Forward, Layer, LayerKind, Mode, StepRandom};
 use crate::error::Result;
+use crate::onnx::OnnxNode;
 
 /// Dropout's description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,11 @@ impl LayerKind for DropoutSpec {
 
     fn is_dropout(&self) -> bool {
         true
+    }
+
+    /// Inference keeps every input, unscaled (inverted dropout scales while training): no node.
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        node.input()
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

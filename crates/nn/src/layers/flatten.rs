@@ -6,6 +6,7 @@ use digits_tensor::Ops;
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 pub(crate) struct Flatten;
 
@@ -13,6 +14,10 @@ impl LayerKind for Flatten {
     fn output_shape(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
         // The input's own size was checked against the limits, so the product fits.
         Ok(vec![inputs[0].iter().product()])
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        node.op("Flatten", vec![node.input()], vec![onnx::int("axis", 1)])
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

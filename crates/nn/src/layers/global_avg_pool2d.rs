@@ -9,6 +9,7 @@ use digits_tensor::{Gemm, Ops};
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::{self, OnnxNode};
 
 pub(crate) struct GlobalAvgPool2d;
 
@@ -31,6 +32,12 @@ impl LayerKind for GlobalAvgPool2d {
                 "needs a [channels, height, width] input, got {other:?}"
             )),
         }
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        // GlobalAveragePool keeps [n, c, 1, 1]; the layer's output is [n, c].
+        let pooled = node.op("GlobalAveragePool", vec![node.input()], Vec::new());
+        node.op("Flatten", vec![pooled], vec![onnx::int("axis", 1)])
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

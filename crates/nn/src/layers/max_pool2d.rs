@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::proto::AttributeProto;
+use crate::onnx::{self, OnnxNode};
 
 /// Max pooling's description (Keras `MaxPooling2D`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +97,20 @@ pub(super) fn pooled_shape(
     Ok(vec![c, (h - pool) / stride + 1, (w - pool) / stride + 1])
 }
 
+/// The attributes of an ONNX pooling node over this window (floor rounding, ONNX's default as ours).
+pub(super) fn onnx_window(
+    pool: usize,
+    stride: Option<usize>,
+    padding: usize,
+) -> Vec<AttributeProto> {
+    let stride = stride.unwrap_or(pool);
+    vec![
+        onnx::ints("kernel_shape", &[pool, pool]),
+        onnx::ints("strides", &[stride, stride]),
+        onnx::ints("pads", &[padding; 4]),
+    ]
+}
+
 /// `name(pool[, stride s][, padding p])`.
 pub(super) fn describe_window(
     f: &mut fmt::Formatter<'_>,
@@ -116,6 +132,11 @@ pub(super) fn describe_window(
 impl LayerKind for MaxPool2dSpec {
     fn output_shape(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
         pooled_shape(inputs, self.pool, self.stride, self.padding)
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        let window = onnx_window(self.pool, self.stride, self.padding);
+        node.op("MaxPool", vec![node.input()], window)
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

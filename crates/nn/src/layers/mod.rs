@@ -2,8 +2,9 @@
 //! what it outputs, which parameters it declares) and its computation (forward, and a backward pass that
 //! writes its inputs' gradients), as kernel calls on a backend.
 //!
-//! Adding a layer: a shader and an ops file with its conformance check in `digits-tensor`, a file here, and
-//! one line in each of [`LayerSpec`], [`LayerSpec::kind`] and [`LayerSpec::build`]. Both matches are
+//! Adding a layer: a shader and an ops file with its conformance check in `digits-tensor`, a file here (its
+//! description, its computation and its ONNX nodes), and one line in each of [`LayerSpec`], [`LayerSpec::kind`]
+//! and [`LayerSpec::build`]. Both matches are
 //! exhaustive, so a kind that is not wired in fails to compile.
 //!
 //! Shapes in comments are per batch: `n` samples, NCHW images, `[n, features]` vectors.
@@ -26,6 +27,7 @@ use digits_tensor::Ops;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::onnx::OnnxNode;
 
 pub use avg_pool2d::AvgPool2dSpec;
 pub use batch_norm::{BatchNormSpec, BatchNormStyle};
@@ -183,6 +185,9 @@ pub(crate) trait LayerKind {
 
     /// One line for summaries and errors, e.g. `conv2d(32, 3x3, relu)`.
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// Adds its inference-time computation to an ONNX graph being exported; returns the value it outputs.
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String;
 }
 
 /// How a parameter starts.

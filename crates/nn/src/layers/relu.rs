@@ -6,12 +6,17 @@ use digits_tensor::Ops;
 
 use super::{Backward, Forward, Layer, LayerKind};
 use crate::error::Result;
+use crate::onnx::OnnxNode;
 
 pub(crate) struct Relu;
 
 impl LayerKind for Relu {
     fn output_shape(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
         Ok(inputs[0].to_vec())
+    }
+
+    fn to_onnx(&self, node: &mut OnnxNode<'_>) -> String {
+        node.op("Relu", vec![node.input()], Vec::new())
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
