@@ -10,27 +10,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{digits, repo_root, run, sample_dir, scratch};
-
-fn torch_python() -> Option<String> {
-    let python = std::env::var("DIGITS_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let found = Command::new(&python)
-        .args(["-c", "import torch, numpy, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("DIGITS_REQUIRE_TORCH").as_deref() != Ok("1"),
-        "DIGITS_REQUIRE_TORCH=1 but `{python}` cannot import torch, numpy and safetensors"
-    );
-    eprintln!(
-        "SKIPPED: `{python}` cannot import torch, numpy and safetensors (pip install -r scripts/requirements.txt, \
-         then DIGITS_TORCH_PYTHON=that python)"
-    );
-    None
-}
+use common::{digits, peer_python, repo_root, run, sample_dir, scratch};
 
 /// The `(k/n` of a line such as `PyTorch test accuracy: 14.0000% (28/200)`.
 fn correct_count(text: &str, line_start: &str) -> String {
@@ -48,7 +28,7 @@ fn correct_count(text: &str, line_start: &str) -> String {
 
 #[test]
 fn pytorch_loads_every_preset_strictly_and_computes_the_same() {
-    let Some(python) = torch_python() else {
+    let Some(python) = peer_python("torch, numpy, safetensors") else {
         return;
     };
     let dir = scratch("pytorch");

@@ -46,3 +46,26 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
 }
+
+/// The Python of the peer checks (`scripts/requirements.txt`): `DIGITS_TORCH_PYTHON`, else `python3`, if it
+/// imports every one of `modules`. Without one the caller skips with a notice; `DIGITS_REQUIRE_TORCH=1` (set
+/// by CI) makes it fail instead.
+pub fn peer_python(modules: &str) -> Option<String> {
+    let python = std::env::var("DIGITS_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("DIGITS_REQUIRE_TORCH").as_deref() != Ok("1"),
+        "DIGITS_REQUIRE_TORCH=1 but `{python}` cannot import {modules}"
+    );
+    eprintln!(
+        "SKIPPED: `{python}` cannot import {modules} (pip install -r scripts/requirements.txt, then \
+         DIGITS_TORCH_PYTHON=that python)"
+    );
+    None
+}
