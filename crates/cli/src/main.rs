@@ -37,6 +37,8 @@ enum Command {
     Predict(commands::predict::Args),
     /// Write a model in another format (ONNX) for other runtimes.
     Export(commands::export::Args),
+    /// Serve a page to draw digits on, and a prediction API, on localhost.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     }
 }
 

@@ -56,6 +56,33 @@ pub fn prepare_file(path: &Path) -> anyhow::Result<Prepared> {
     prepare(&image).with_context(|| format!("cannot find a digit in {}", path.display()))
 }
 
+/// Largest picture side [`prepare_bytes`] decodes: a phone photo fits, a header claiming more is refused
+/// before the pixels are allocated.
+pub const MAX_PICTURE_SIDE: u32 = 8192;
+
+/// Most memory [`prepare_bytes`] lets the decoder allocate.
+const MAX_DECODE_BYTES: u64 = 256 << 20;
+
+/// Decodes a PNG or JPEG held in memory (the format guessed from the content) and prepares it; a picture
+/// whose header declares more than [`MAX_PICTURE_SIDE`] pixels a side is refused before decoding.
+pub fn prepare_bytes(bytes: &[u8]) -> anyhow::Result<Prepared> {
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .context("cannot read the picture")?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PICTURE_SIDE);
+    limits.max_image_height = Some(MAX_PICTURE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    if reader.format().is_none() {
+        bail!("the body is not a PNG or JPEG picture");
+    }
+    let image = reader.decode().with_context(|| {
+        format!("the picture cannot be decoded (corrupt, or over {MAX_PICTURE_SIDE} pixels a side)")
+    })?;
+    prepare(&image).context("cannot find a digit in the picture")
+}
+
 /// Prepares a decoded picture; see the module documentation for the steps.
 pub fn prepare(image: &DynamicImage) -> anyhow::Result<Prepared> {
     let mut gray = flatten_to_gray(image);

@@ -13,6 +13,7 @@ pub mod info;
 pub mod plot;
 pub mod predict;
 pub mod run_folder;
+pub mod serve;
 pub mod show;
 pub mod train;
 
