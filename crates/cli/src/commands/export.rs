@@ -9,7 +9,7 @@ use digits_tensor::Cpu;
 /// Formats a model can be exported to.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// ONNX (opset 13): ONNX Runtime, tract, OpenVINO, TensorRT and the browsers' runtimes load it.
+    /// ONNX (opset 13), for ONNX Runtime, tract (both checked by the tests) and other ONNX runtimes.
     Onnx,
 }
 

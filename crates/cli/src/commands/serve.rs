@@ -153,8 +153,15 @@ fn start_workers(
             name.to_string(),
         );
         std::thread::spawn(move || {
-            let mut model = Sequential::from_bytes(&Cpu::new(), &bytes, &path)
-                .expect("the file loaded once already");
+            // The bytes loaded once already; should a copy fail (memory), this worker stops and the others
+            // go on ("the workers have stopped" once none is left).
+            let mut model = match Sequential::from_bytes(&Cpu::new(), &bytes, &path) {
+                Ok(model) => model,
+                Err(error) => {
+                    eprintln!("error: a worker cannot load {}: {error}", path.display());
+                    return;
+                }
+            };
             loop {
                 // The lock is held only while waiting for the next job, never while answering one.
                 let job = match receiver.lock() {

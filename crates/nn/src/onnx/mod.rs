@@ -216,10 +216,10 @@ pub(crate) fn export(
         .last()
         .expect("a description has layers")
         .clone();
-    let (output, classes) = if options.softmax {
+    let output = if options.softmax {
         let probabilities = graph.op("softmax", "Softmax", vec![last], vec![int("axis", 1)]);
         graph.rename(&probabilities, "probabilities");
-        ("probabilities", spec.classes)
+        "probabilities"
     } else {
         let logits = if graph.nodes.iter().any(|n| n.output == [last.clone()]) {
             last
@@ -228,7 +228,7 @@ pub(crate) fn export(
             graph.op("output", "Identity", vec![last], Vec::new())
         };
         graph.rename(&logits, "logits");
-        ("logits", spec.classes)
+        "logits"
     };
     let model = ModelProto {
         ir_version: IR_VERSION,
@@ -245,7 +245,7 @@ pub(crate) fn export(
             initializer: graph.initializers,
             doc_string: spec.architecture(),
             input: vec![batched(&input, &spec.input)],
-            output: vec![batched(output, &[classes])],
+            output: vec![batched(output, &[spec.classes])],
         }),
         metadata_props: vec![
             entry("digits.model", spec.to_json()),
