@@ -14,7 +14,6 @@ Prints one JSON line with what it measured and exits 1 when a check fails. Needs
 """
 
 import argparse
-import gzip
 import json
 import pathlib
 import subprocess
@@ -24,20 +23,10 @@ import numpy as np
 import onnx
 import onnxruntime
 
+from idx import read_idx
+
 # `digits predict` takes test indices on its command line: this many per call keeps the line short.
 CHUNK = 1000
-
-
-def read_idx(path):
-    """The array an IDX file holds (gzip or not)."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
-        sys.exit(f"{path}: not an IDX file of unsigned bytes")
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def test_images(data):
