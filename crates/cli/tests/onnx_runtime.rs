@@ -9,7 +9,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{digits, peer_python, repo_root, run, sample_dir, scratch};
+use common::{digits, peer_python, repo_root, run, scratch, train_on_sample};
 
 #[test]
 fn onnx_runtime_computes_what_digits_computes_on_every_test_image() {
@@ -20,16 +20,7 @@ fn onnx_runtime_computes_what_digits_computes_on_every_test_image() {
     // A chain with dropout (`tutorial`), a dense-only network (`mlp`), batch norm and residual adds
     // (`resnet`), concatenated branches and padded pooling (`inception`).
     for preset in ["tutorial", "mlp", "resnet", "inception"] {
-        let out = dir.join(preset);
-        let (output, _, stderr) = run(digits(&dir)
-            .args([
-                "train", "--device", "cpu", "--epochs", "1", "--model", preset,
-            ])
-            .arg("--data")
-            .arg(sample_dir())
-            .arg("--out")
-            .arg(&out));
-        assert!(output.status.success(), "{preset}: {stderr}");
+        let (out, _) = train_on_sample(&dir, preset);
         let model = out.join("model.safetensors");
         let onnx = out.join("model.onnx");
         let (output, stdout, stderr) = run(digits(&dir)

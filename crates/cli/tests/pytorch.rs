@@ -10,7 +10,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{digits, peer_python, repo_root, run, sample_dir, scratch};
+use common::{peer_python, repo_root, sample_dir, scratch, train_on_sample};
 
 /// The `(k/n` of a line such as `PyTorch test accuracy: 14.0000% (28/200)`.
 fn correct_count(text: &str, line_start: &str) -> String {
@@ -35,17 +35,8 @@ fn pytorch_loads_every_preset_strictly_and_computes_the_same() {
     // The chain (`tutorial`: Sequential names), batch norm and residual adds (`resnet`), concatenated
     // branches and padded pooling (`inception`).
     for preset in ["tutorial", "resnet", "inception"] {
-        let out = dir.join(preset);
-        let (output, stdout, stderr) = run(digits(&dir)
-            .args([
-                "train", "--device", "cpu", "--epochs", "1", "--model", preset,
-            ])
-            .arg("--data")
-            .arg(sample_dir())
-            .arg("--out")
-            .arg(&out));
-        assert!(output.status.success(), "{preset}: {stderr}");
-        let ours = correct_count(&format!("{stdout}{stderr}"), "test:");
+        let (out, printed) = train_on_sample(&dir, preset);
+        let ours = correct_count(&printed, "test:");
 
         let check = Command::new(&python)
             .arg(repo_root().join("scripts/torch_check.py"))

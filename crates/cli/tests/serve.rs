@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 mod common;
 
-use common::{digits, run, sample_dir, scratch};
+use common::{digits, run, sample_dir, scratch, train_on_sample};
 
 /// A running server, stopped when dropped.
 struct Server {
@@ -79,17 +79,7 @@ fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) 
 }
 
 fn trained_model(dir: &Path) -> PathBuf {
-    let out = dir.join("run");
-    let (output, _, stderr) = run(digits(dir)
-        .args([
-            "train", "--device", "cpu", "--epochs", "1", "--model", "mlp",
-        ])
-        .arg("--data")
-        .arg(sample_dir())
-        .arg("--out")
-        .arg(&out));
-    assert!(output.status.success(), "{stderr}");
-    out.join("model.safetensors")
+    train_on_sample(dir, "mlp").0.join("model.safetensors")
 }
 
 /// `digits predict --json` for test image `index` or a picture.

@@ -69,3 +69,19 @@ pub fn peer_python(modules: &str) -> Option<String> {
     );
     None
 }
+
+/// Trains `preset` for one epoch of the committed sample on the CPU backend into `dir/<preset>`; returns the
+/// run folder and what the run printed (stdout, then stderr).
+pub fn train_on_sample(dir: &Path, preset: &str) -> (PathBuf, String) {
+    let out = dir.join(preset);
+    let (output, stdout, stderr) = run(digits(dir)
+        .args([
+            "train", "--device", "cpu", "--epochs", "1", "--model", preset,
+        ])
+        .arg("--data")
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(&out));
+    assert!(output.status.success(), "{preset}: {stderr}");
+    (out, format!("{stdout}{stderr}"))
+}
