@@ -182,6 +182,7 @@ mod recipe;
 mod schedule;
 mod spec;
 mod train;
+mod web_plan;
 
 pub use callbacks::{
     Callback, EarlyStopping, EarlyStoppingAction, EarlyStoppingState, ExponentialDecay, Mode,
@@ -201,3 +202,4 @@ pub use recipe::Recipe;
 pub use schedule::{Schedule, ScheduleStep};
 pub use spec::{InitScheme, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
 pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};
+pub use web_plan::WebPlan;

@@ -41,6 +41,9 @@ pub enum TensorError {
     /// A request exceeds what the device can do at all.
     #[error("{0}")]
     Limit(String),
+    /// A trace was misused, or the traced work used something a trace cannot carry.
+    #[error("trace: {0}")]
+    Trace(String),
 }
 
 /// Result with [`TensorError`].

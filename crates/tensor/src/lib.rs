@@ -30,5 +30,5 @@ pub use backend::Backend;
 pub use cpu::{Cpu, CpuBuf};
 pub use element::Element;
 pub use error::{Result, TensorError};
-pub use gpu::{AdapterRequest, Gpu, GpuBuf, Kernel, Readback};
+pub use gpu::{AdapterRequest, Gpu, GpuBuf, Kernel, Readback, Trace, TraceRange, TraceStep};
 pub use ops::*;

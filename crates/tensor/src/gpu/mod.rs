@@ -8,6 +8,7 @@ pub mod adapter;
 mod pieces;
 mod pool;
 mod readback;
+mod trace;
 #[cfg(test)]
 pub(crate) mod uniform;
 
@@ -20,6 +21,7 @@ pub use adapter::{
     list_adapters,
 };
 pub use readback::Readback;
+pub use trace::{Trace, TraceRange, TraceStep};
 
 use crate::error::{check_len, shape_error};
 use crate::{Backend, Element, Result, TensorError};
@@ -76,6 +78,8 @@ struct Inner {
     textures: Mutex<HashMap<(&'static str, u32, u32), wgpu::TextureView>>,
     /// The first uncaptured error or device loss, reported by the next flush or download.
     failure: Arc<Mutex<Option<String>>>,
+    /// The trace being recorded ([`Gpu::start_trace`]), if any.
+    tracer: Mutex<Option<trace::Tracer>>,
 }
 
 struct Pipeline {
@@ -190,6 +194,7 @@ impl Gpu {
                 recording: Mutex::default(),
                 textures: Mutex::default(),
                 failure,
+                tracer: Mutex::default(),
             }),
         }
     }
@@ -417,6 +422,7 @@ impl Gpu {
 
     /// Records one dispatch into the open compute pass.
     pub(crate) fn dispatch(&self, d: Dispatch<'_>) -> Result<()> {
+        self.trace(|tracer| tracer.dispatch(&d));
         let pipeline = self.pipeline(d.kernel, d.entry, d.constants);
         let slot = (d.params.len() as u64)
             .max(16)
@@ -540,6 +546,10 @@ impl Gpu {
             bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         )?;
+        self.trace(|tracer| {
+            let from = tracer.range(&buf.raw.buffer, buf.offset, bytes);
+            tracer.push(TraceStep::Read { from });
+        });
         if bytes > 0 {
             self.with_encoder(|encoder| {
                 encoder.copy_buffer_to_buffer(
@@ -578,6 +588,10 @@ impl Backend for Gpu {
 
     fn zeros<T: Element>(&self, len: usize) -> Result<GpuBuf<T>> {
         let buf = self.new_buf::<T>(len)?;
+        self.trace(|tracer| {
+            let range = tracer.range(&buf.raw.buffer, 0, buf.bytes());
+            tracer.push(TraceStep::Clear { range });
+        });
         self.with_encoder(|encoder| encoder.clear_buffer(&buf.raw.buffer, 0, Some(buf.bytes())));
         Ok(buf)
     }
@@ -594,6 +608,12 @@ impl Backend for Gpu {
         // still read the old contents (or a pooled predecessor of this buffer).
         self.submit()?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
+        self.trace(|tracer| {
+            let to = tracer.range(&buf.raw.buffer, buf.offset, buf.bytes());
+            let mut data = bytes.to_vec();
+            data.resize(buf.bytes() as usize, 0);
+            tracer.push(TraceStep::Write { to, data });
+        });
         let whole = bytes.len() / 4 * 4;
         self.inner
             .queue
@@ -637,6 +657,11 @@ impl Backend for Gpu {
                 format!("{} {}s do not fill whole words", src.len, T::NAME),
             ));
         }
+        self.trace(|tracer| {
+            let from = tracer.range(&src.raw.buffer, src.offset, src.bytes());
+            let to = tracer.range(&dst.raw.buffer, dst.offset, src.bytes());
+            tracer.push(TraceStep::Copy { from, to });
+        });
         self.with_encoder(|encoder| {
             encoder.copy_buffer_to_buffer(
                 &src.raw.buffer,
