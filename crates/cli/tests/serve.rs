@@ -1,72 +1,21 @@
 //! `digits serve` as scripts and the page use it: the model description, predictions from pictures and from
 //! pixel arrays (the same numbers as `digits predict`), capped bodies, clear errors, concurrent clients.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 mod common;
 
-use common::{digits, run, sample_dir, scratch, train_on_sample};
+use common::{agent, digits, run, sample_dir, scratch, serve, train_on_sample};
 
-/// A running server, stopped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    stderr_first_line: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path, model: &Path, extra: &[&str]) -> Server {
-    let mut child = digits(dir)
-        .args(["serve", "--port", "0", "--model"])
-        .arg(model)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start digits serve");
-    let mut stderr_first_line = String::new();
-    if extra.contains(&"0.0.0.0") {
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut stderr_first_line)
-            .unwrap();
-    }
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
-        .trim_end_matches('/')
-        .to_string();
-    Server {
-        child,
-        url,
-        stderr_first_line,
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    )
-}
-
-/// Status and JSON body of a POST.
+/// Status and JSON body of a POST to `/api/predict`.
 fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    post_to(&format!("{url}/api/predict"), content_type, body)
+}
+
+fn post_to(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let mut response = agent()
-        .post(format!("{url}/api/predict"))
+        .post(url)
         .header("Content-Type", content_type)
         .send(body)
         .expect("the server answers");
@@ -204,6 +153,93 @@ fn serves_the_page_the_model_and_predictions_as_predict_makes_them() {
             });
         }
     });
+}
+
+/// Status and body of a GET.
+fn get(url: &str) -> (u16, Vec<u8>) {
+    let mut response = agent().get(url).call().expect("the server answers");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_vec().unwrap_or_default(),
+    )
+}
+
+/// What the page's WebGPU path fetches: the plan, its bytes, the kernels it names (the files of `shaders/`
+/// as compiled in), and pictures prepared by the server as `digits predict` prepares them.
+#[test]
+fn serves_the_webgpu_plan_its_kernels_and_prepared_pictures() {
+    let dir = scratch("serve-webgpu");
+    let model = trained_model(&dir);
+    let server = serve(&dir, &model, &[]);
+
+    let (status, page) = get(&format!("{}/", server.url));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("./webgpu.js"));
+    let (status, dispatcher) = get(&format!("{}/webgpu.js", server.url));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&dispatcher).contains("export async function openWebGpu"));
+
+    let (status, plan) = get(&format!("{}/api/webgpu/plan", server.url));
+    assert_eq!(status, 200);
+    let plan: serde_json::Value = serde_json::from_slice(&plan).unwrap();
+    let (status, data) = get(&format!("{}/api/webgpu/data", server.url));
+    assert_eq!(status, 200);
+    let steps = plan["steps"].as_array().unwrap();
+    let setup = plan["setup"].as_u64().unwrap() as usize;
+    assert!(setup > 0 && setup < steps.len());
+    assert_eq!(
+        steps[plan["input"].as_u64().unwrap() as usize]["to"][2],
+        784
+    );
+    assert_eq!(
+        steps[plan["output"].as_u64().unwrap() as usize]["from"][2],
+        40
+    );
+    // Every write's bytes lie inside the data, and every buffer a step names exists.
+    let buffers = plan["buffers"].as_array().unwrap().len() as u64;
+    for step in steps {
+        if step["op"] == "write" {
+            let end = step["data"].as_u64().unwrap() + step["to"][2].as_u64().unwrap();
+            assert!(end <= data.len() as u64, "{step}");
+        }
+        for range in ["to", "from", "range"].iter().filter_map(|k| step.get(*k)) {
+            assert!(range[0].as_u64().unwrap() < buffers, "{step}");
+        }
+    }
+    // The weights are in the data: the model file's 101,770 floats at least.
+    assert!(data.len() >= 4 * 101_770, "{} bytes", data.len());
+    for kernel in plan["kernels"].as_array().unwrap() {
+        let name = kernel.as_str().unwrap();
+        let (status, source) = get(&format!("{}/shaders/{name}.wgsl", server.url));
+        assert_eq!(status, 200, "{name}");
+        let file = std::fs::read(common::repo_root().join(format!("shaders/{name}.wgsl"))).unwrap();
+        assert_eq!(source, file, "{name}.wgsl as served differs from shaders/");
+    }
+    let (status, _) = get(&format!("{}/shaders/nothing.wgsl", server.url));
+    assert_eq!(status, 404);
+
+    let pixels = test_image(3);
+    let picture = image::GrayImage::from_fn(112, 112, |x, y| {
+        image::Luma([255 - pixels[(y / 4 * 28 + x / 4) as usize]])
+    });
+    let mut png = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let (status, prepared) = post_to(&format!("{}/api/prepare", server.url), "image/png", &png);
+    assert_eq!(status, 200, "{prepared}");
+    let (_, predicted) = post(&server.url, "image/png", &png);
+    assert_eq!(prepared["prepared"], predicted["prepared"]);
+    let (status, answer) = post_to(&format!("{}/api/prepare", server.url), "image/png", b"nope");
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a PNG or JPEG"),
+        "{answer}"
+    );
 }
 
 #[test]

@@ -2,8 +2,9 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -84,4 +85,60 @@ pub fn train_on_sample(dir: &Path, preset: &str) -> (PathBuf, String) {
         .arg(&out));
     assert!(output.status.success(), "{preset}: {stderr}");
     (out, format!("{stdout}{stderr}"))
+}
+
+/// A running server, stopped when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub stderr_first_line: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `digits serve --port 0 --model MODEL EXTRA...`, once it prints its address.
+pub fn serve(dir: &Path, model: &Path, extra: &[&str]) -> Server {
+    let mut child = digits(dir)
+        .args(["serve", "--port", "0", "--model"])
+        .arg(model)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start digits serve");
+    let mut stderr_first_line = String::new();
+    if extra.contains(&"0.0.0.0") {
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut stderr_first_line)
+            .unwrap();
+    }
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .trim_end_matches('/')
+        .to_string();
+    Server {
+        child,
+        url,
+        stderr_first_line,
+    }
+}
+
+/// An HTTP client that returns error statuses as responses.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    )
 }

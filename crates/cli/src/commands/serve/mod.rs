@@ -1,5 +1,9 @@
 //! `digits serve`: a local web server with a page to draw a digit on, and a JSON API for scripts.
 //!
+//! The page runs the model in the browser on WebGPU where it can: the server traces one prediction on a
+//! device that runs nothing ([`webgpu`]) and serves the trace, its bytes and the WGSL files of `shaders/`;
+//! `web/webgpu.js` replays it. Without WebGPU, the page asks `POST /api/predict` instead.
+//!
 //! Models are not shared between threads (a layer holds its backend's buffers): each of a few worker threads
 //! loads its own copy and answers predictions sent to it over a channel, so requests run in parallel and a
 //! slow one (a large photo to decode) holds up only its own worker. The HTTP side is axum on tokio.
@@ -21,9 +25,14 @@ use tokio::sync::oneshot;
 
 use super::eval::ensure_model_file;
 use digits::prepare::{self, SIDE};
+use webgpu::WebGpuPlan;
+
+mod webgpu;
 
 /// The page: a canvas, the prediction, the probabilities and the 28×28 image the model sees.
-const PAGE: &str = include_str!("../../../../web/index.html");
+const PAGE: &str = include_str!("../../../../../web/index.html");
+/// The page's WebGPU dispatcher: replays the plan with the browser's WebGPU.
+const DISPATCHER: &str = include_str!("../../../../../web/webgpu.js");
 
 /// Serve a page where you draw a digit and see what the model reads, and `POST /api/predict` (a PNG or JPEG
 /// body, or JSON `{"pixels": [[..28 numbers..], ..28 rows..]}` of 0-255 values as the model sees them) for
@@ -77,6 +86,8 @@ struct Answer {
 struct Shared {
     jobs: Mutex<mpsc::Sender<Job>>,
     description: serde_json::Value,
+    /// The traced prediction for the browser, or why there is none (the page then asks the server).
+    webgpu: Result<WebGpuPlan, String>,
 }
 
 /// Loads the model, starts the workers and serves until Ctrl-C.
@@ -99,14 +110,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         |n| n as usize,
     );
+    let webgpu = WebGpuPlan::record(&bytes, &args.model, &spec.name).map_err(|e| {
+        let reason = format!("{e:#}");
+        eprintln!(
+            "warning: no WebGPU plan for the page, which will ask the server instead: {reason}"
+        );
+        reason
+    });
     let jobs = start_workers(workers, Arc::new(bytes), &args.model, &spec.name);
     let shared = Arc::new(Shared {
         jobs: Mutex::new(jobs),
         description: describe(&spec, &args.model),
+        webgpu,
     });
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/webgpu.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], DISPATCHER) }),
+        )
+        .route("/shaders/{file}", get(shader))
         .route("/api/model", get(model_info))
+        .route("/api/webgpu/plan", get(webgpu_plan))
+        .route("/api/webgpu/data", get(webgpu_data))
+        .route("/api/prepare", post(prepare_picture))
         .route("/api/predict", post(predict))
         .layer(DefaultBodyLimit::max(args.max_body_kib as usize * 1024))
         .with_state(shared);
@@ -213,6 +240,62 @@ fn describe(spec: &ModelSpec, path: &std::path::Path) -> serde_json::Value {
 
 async fn model_info(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.description.clone()).into_response()
+}
+
+/// `GET /shaders/<stem>.wgsl`: a kernel of `shaders/`, as compiled into the binary.
+async fn shader(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match digits_tensor::family::kernels().find(|k| file.strip_suffix(".wgsl") == Some(k.name)) {
+        Some(kernel) => (
+            [(header::CONTENT_TYPE, "text/wgsl; charset=utf-8")],
+            kernel.source,
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no kernel {file}")),
+    }
+}
+
+async fn webgpu_plan(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.webgpu {
+        Ok(plan) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            plan.json.clone(),
+        )
+            .into_response(),
+        Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, reason.clone()),
+    }
+}
+
+async fn webgpu_data(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.webgpu {
+        Ok(plan) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            plan.blob.clone(),
+        )
+            .into_response(),
+        Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, reason.clone()),
+    }
+}
+
+/// `POST /api/prepare`: a PNG or JPEG prepared as `digits predict` prepares a picture, for the page to run the
+/// model on itself; `{"prepared": 784 values}`.
+async fn prepare_picture(body: axum::body::Bytes) -> Response {
+    if body.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body is empty: send a PNG or JPEG",
+        );
+    }
+    let prepared = tokio::task::spawn_blocking(move || prepare::prepare_bytes(&body)).await;
+    match prepared {
+        Ok(Ok(prepared)) => {
+            axum::Json(serde_json::json!({ "prepared": prepared.pixels })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "preparing the picture failed",
+        ),
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
