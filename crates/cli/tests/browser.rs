@@ -349,8 +349,9 @@ fn the_page_reads_drawn_digits_with_our_kernels_on_webgpu() {
     let mut latencies = numbers(&state["latencies"]);
     latencies.sort_by(f64::total_cmp);
     eprintln!(
-        "{right}/10 right; largest difference from the server {worst:.2e}; WebGPU inference on {}: median {:.1} ms over {} runs",
+        "{right}/10 right; largest difference from the server {worst:.2e}; WebGPU on {}: ready in {:.0} ms, inference median {:.1} ms over {} runs",
         state["adapter"],
+        state["startup"].as_f64().unwrap(),
         latencies[latencies.len() / 2],
         latencies.len()
     );
