@@ -9,6 +9,13 @@
 //   stats[0] += sum_r loss_r, stats[1] += sum_r hit_r
 // Invocation t handles rows t, t + WG, ... in order, then a fixed tree adds the WG partial sums.
 // A label >= classes (which the host cannot check without a readback) is clamped to classes - 1.
+//
+// Entry distill_grad adds Hinton's soft targets from a teacher's logits z (knowledge distillation), at
+// temperature T with weight α on the soft part:
+//   p = softmax(z / T), q = softmax(x / T)                               (the teacher's and the student's)
+//   loss_r = (1 - α) · hard loss_r + α · T² · Σ_c p[c] (log p[c] - log q[c])   (T² · KL(p ‖ q))
+//   grad[r, c] = ((1 - α) · (softmax[c] - t[c]) + α · T · (q[c] - p[c])) * grad_scale
+// T² keeps the soft part's gradient on the scale of the hard part's as T grows (Hinton et al., 2015).
 
 struct Params {
     rows: u32,
@@ -16,9 +23,9 @@ struct Params {
     grad_scale: f32,
     target_on: f32,
     target_off: f32,
+    temperature: f32,  // distill_grad only
+    alpha: f32,        // distill_grad only
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 const WG: u32 = 256u;
@@ -28,6 +35,7 @@ const WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(5) var<storage, read> teacher: array<f32>; // distill_grad only: the teacher's logits
 
 var<workgroup> part_loss: array<f32, WG>;
 var<workgroup> part_hits: array<f32, WG>;
@@ -107,6 +115,63 @@ fn loss_grad(@builtin(local_invocation_index) lid: u32) {
             let wanted = select(p.target_off, p.target_on + p.target_off, c == row.label);
             grad[base + c] = (prob - wanted) * p.grad_scale;
         }
+    }
+    accumulate(lid, loss, hits);
+}
+
+// A row's logits divided by T: their maximum and the sum of exp(v / T - max).
+struct Tempered {
+    top: f32,
+    sum: f32,
+}
+
+fn tempered_teacher(base: u32) -> Tempered {
+    var m = teacher[base] / p.temperature;
+    for (var c = 1u; c < p.classes; c++) {
+        m = max(m, teacher[base + c] / p.temperature);
+    }
+    var s = 0.0;
+    for (var c = 0u; c < p.classes; c++) {
+        s += exp(teacher[base + c] / p.temperature - m);
+    }
+    return Tempered(m, s);
+}
+
+fn tempered_student(base: u32, top: f32) -> Tempered {
+    let m = top / p.temperature;
+    var s = 0.0;
+    for (var c = 0u; c < p.classes; c++) {
+        s += exp(logits[base + c] / p.temperature - m);
+    }
+    return Tempered(m, s);
+}
+
+@compute @workgroup_size(WG)
+fn distill_grad(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var hits = 0.0;
+    for (var r = lid; r < p.rows; r += WG) {
+        let row = row_stats(r);
+        let base = r * p.classes;
+        let t = tempered_teacher(base);
+        let q = tempered_student(base, row.top);
+        let log_t = log(t.sum);
+        let log_q = log(q.sum);
+        var kl = 0.0;
+        let inv = 1.0 / row.sum;
+        for (var c = 0u; c < p.classes; c++) {
+            let log_pc = teacher[base + c] / p.temperature - t.top - log_t;
+            let log_qc = logits[base + c] / p.temperature - q.top - log_q;
+            let pc = exp(log_pc);
+            kl += pc * (log_pc - log_qc);
+            let prob = exp(logits[base + c] - row.top) * inv;
+            let wanted = select(p.target_off, p.target_on + p.target_off, c == row.label);
+            let hard = prob - wanted;
+            let soft = exp(log_qc) - pc;
+            grad[base + c] = ((1.0 - p.alpha) * hard + p.alpha * p.temperature * soft) * p.grad_scale;
+        }
+        loss += (1.0 - p.alpha) * row.loss + p.alpha * p.temperature * p.temperature * kl;
+        hits += row.hit;
     }
     accumulate(lid, loss, hits);
 }

@@ -31,6 +31,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Train a network; writes the model, a checkpoint per epoch and the training curves.
     Train(commands::train::Args),
+    /// Distil a teacher model into a student: `train` with --teacher required (--student names the student).
+    Distill(commands::train::Args),
     /// Evaluate a model: accuracy per class, confusion matrix, misclassified images.
     Eval(commands::eval::Args),
     /// Read handwritten digits from pictures (PNG, JPEG) or test images.
@@ -55,6 +57,16 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => {
             let given = matches
                 .subcommand_matches("train")
+                .map(commands::train::flags_given)
+                .unwrap_or_default();
+            commands::train::run(args, &given)
+        }
+        Command::Distill(args) => {
+            if args.teacher().is_none() {
+                anyhow::bail!("digits distill needs --teacher FILE (the model to learn from)");
+            }
+            let given = matches
+                .subcommand_matches("distill")
                 .map(commands::train::flags_given)
                 .unwrap_or_default();
             commands::train::run(args, &given)

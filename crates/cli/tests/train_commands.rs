@@ -509,3 +509,70 @@ fn bad_inputs_give_clear_errors() {
         &["--validation-split"],
     );
 }
+
+#[test]
+fn distill_trains_a_student_from_a_teacher_and_refuses_what_it_cannot_do() {
+    let dir = scratch("distill");
+    let (teacher, _) = common::train_on_sample(&dir, "tutorial");
+    let teacher = teacher.join("model.safetensors");
+    let out = dir.join("student");
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args([
+            "distill",
+            "--student",
+            "mlp",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--temperature",
+            "3",
+        ])
+        .arg("--teacher")
+        .arg(&teacher)
+        .arg("--data")
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(&out));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("distilling") && stdout.contains("temperature 3"),
+        "{stdout}"
+    );
+    assert_run_folder(&out, 1, true);
+
+    // A distilled run does not resume (the teacher is not in the checkpoint).
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["train", "--resume", "--epochs", "2", "--out"])
+        .arg(&out));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("distilled run"), "{stderr}");
+
+    // Without --teacher, a missing teacher, a bad alpha: clear errors naming the problem.
+    let (output, _, stderr) = run(digits(&dir).args(["distill", "--student", "mlp"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("--teacher"), "{stderr}");
+    let (output, _, stderr) = run(digits(&dir)
+        .args([
+            "distill",
+            "--student",
+            "mlp",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--teacher",
+            "nowhere.safetensors",
+            "--data",
+        ])
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(dir.join("none")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("nowhere.safetensors"), "{stderr}");
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["distill", "--student", "mlp", "--alpha", "1.5", "--teacher"])
+        .arg(&teacher));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("--alpha"), "{stderr}");
+}

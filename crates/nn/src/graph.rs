@@ -110,6 +110,46 @@ impl<B: Ops> Graph<B> {
         Ok(backend.softmax_cross_entropy(&spec, ws.logits(), &ws.labels, grad, stats)?)
     }
 
+    /// The distillation loss (see [`digits_tensor::Distillation`]) against a teacher's logits for the same
+    /// samples: accumulates `[loss sum, correct]` into `stats` and writes the gradient of the mean loss.
+    #[allow(clippy::too_many_arguments)] // the hard loss's arguments and the teacher's two
+    pub fn distillation_loss(
+        &self,
+        backend: &B,
+        ws: &Workspace<B>,
+        teacher_logits: &B::Buf<f32>,
+        classes: usize,
+        label_smoothing: f32,
+        distill: crate::train::DistillConfig,
+        stats: &B::Buf<f32>,
+    ) -> Result<()> {
+        let n = ws.capacity;
+        let spec = digits_tensor::Distillation {
+            hard: SoftmaxCrossEntropy {
+                rows: n,
+                classes,
+                grad_scale: 1.0 / n as f32,
+                label_smoothing,
+            },
+            temperature: distill.temperature,
+            alpha: distill.alpha,
+        };
+        let grad = ws
+            .grads
+            .last()
+            .and_then(Option::as_ref)
+            .map(|g| &g.buf)
+            .ok_or_else(|| NnError::Config("distillation needs a training workspace".into()))?;
+        Ok(backend.distillation_loss(
+            &spec,
+            ws.logits(),
+            teacher_logits,
+            &ws.labels,
+            grad,
+            stats,
+        )?)
+    }
+
     /// Runs the nodes on the `ws.capacity` samples of the workspace's input.
     pub fn forward(&self, backend: &B, ws: &Workspace<B>, mode: Mode) -> Result<()> {
         for (k, node) in self.nodes.iter().enumerate() {

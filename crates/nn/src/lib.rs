@@ -201,5 +201,7 @@ pub use optim::OptimizerConfig;
 pub use recipe::Recipe;
 pub use schedule::{Schedule, ScheduleStep};
 pub use spec::{InitScheme, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};
-pub use train::{AugmentConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer};
+pub use train::{
+    AugmentConfig, DistillConfig, EpochStats, Progress, StopReason, TrainConfig, Trainer,
+};
 pub use web_plan::WebPlan;

@@ -94,6 +94,34 @@ impl Default for TrainConfig {
     }
 }
 
+/// Knowledge distillation (Hinton et al., 2015): the model learns from a teacher's softened probabilities as
+/// well as from the labels. Hinton's and the Keras guide's settings by default (T = 4, α = 0.9).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// The temperature `T` (> 0) both models' logits are divided by before the softmax.
+    pub temperature: f32,
+    /// The weight of the soft part, in [0, 1]; the labels' cross-entropy gets `1 - alpha`.
+    pub alpha: f32,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            temperature: 4.0,
+            alpha: 0.9,
+        }
+    }
+}
+
+/// The teacher of a distillation: its model in evaluation mode, with buffers for a batch.
+struct Teacher<B: Ops> {
+    model: Sequential<B>,
+    ws: Workspace<B>,
+    tail: Option<Workspace<B>>,
+    config: DistillConfig,
+}
+
 /// Where an epoch stands, as last read from the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
@@ -217,6 +245,7 @@ pub struct Trainer<B: Ops> {
     /// The epoch (from 1) after which early stopping ended the run.
     pub(crate) early_stopped: Option<usize>,
     running: Option<EpochRun>,
+    teacher: Option<Teacher<B>>,
 }
 
 impl<B: Ops> Trainer<B> {
@@ -272,7 +301,51 @@ impl<B: Ops> Trainer<B> {
             history: Vec::new(),
             early_stopped: None,
             running: None,
+            teacher: None,
         })
+    }
+
+    /// Distils `teacher` (any architecture on the same device, with the same input and classes) into the
+    /// model: each step also runs the teacher on the same batch (augmented alike) in evaluation mode, and
+    /// the loss becomes [`digits_tensor::Distillation`]'s. Validation and the saved model are the student's.
+    pub fn set_teacher(&mut self, teacher: Sequential<B>, config: DistillConfig) -> Result<()> {
+        if !(config.temperature.is_finite() && config.temperature > 0.0) {
+            return Err(NnError::Config(format!(
+                "the distillation temperature {} is not a positive number",
+                config.temperature
+            )));
+        }
+        if !(0.0..=1.0).contains(&config.alpha) {
+            return Err(NnError::Config(format!(
+                "the distillation alpha {} is not in [0, 1]",
+                config.alpha
+            )));
+        }
+        let (student, taught) = (self.model.spec(), teacher.spec());
+        if student.input != taught.input || student.classes != taught.classes {
+            return Err(NnError::Config(format!(
+                "the teacher {} reads {:?} into {} classes, the student {} reads {:?} into {}",
+                taught.name,
+                taught.input,
+                taught.classes,
+                student.name,
+                student.input,
+                student.classes
+            )));
+        }
+        let b = self.model.backend();
+        let ws = Workspace::new(b, &teacher.graph, self.ws.capacity, false)?;
+        let tail = match &self.tail {
+            Some(tail) => Some(ws.rows(b, tail.capacity)?),
+            None => None,
+        };
+        self.teacher = Some(Teacher {
+            model: teacher,
+            ws,
+            tail,
+            config,
+        });
+        Ok(())
     }
 
     /// Runs epochs until [`Trainer::is_finished`], writing a checkpoint after each when `checkpoint` is given.
@@ -352,17 +425,17 @@ impl<B: Ops> Trainer<B> {
     /// are done.
     pub fn step(&mut self) -> Result<bool> {
         let steps = self.steps_per_epoch();
-        let Some(run) = self.running.as_mut() else {
+        let Some(done) = self.running.as_ref().map(|run| run.step) else {
             return Err(NnError::Config(
                 "step() outside an epoch: call begin_epoch() first".into(),
             ));
         };
-        if run.step == steps {
+        if done == steps {
             return Ok(false);
         }
         let b = self.model.backend();
         let capacity = self.ws.capacity;
-        let start = run.step * capacity;
+        let start = done * capacity;
         let count = capacity.min(self.train.len() - start);
         let ws = if count == capacity {
             &self.ws
@@ -372,27 +445,7 @@ impl<B: Ops> Trainer<B> {
                 .expect("a tail workspace exists when the last batch is smaller")
         };
         let gather = self.model.gather(start, count);
-        match self.config.augment {
-            Some(a) => b.augment(
-                &Augment {
-                    height: self.train.rows(),
-                    width: self.train.cols(),
-                    max_rotation_degrees: a.max_rotation_degrees,
-                    max_shift: a.max_shift,
-                    max_zoom: a.max_zoom,
-                    seed: derive_seed(self.config.seed, Stream::Augment, 0),
-                    stream: self.global_step,
-                    index_offset: start,
-                    count,
-                    scale: gather.scale,
-                    shift: gather.shift,
-                },
-                &self.train.images,
-                &self.order,
-                ws.input(),
-            )?,
-            None => b.gather_normalize(&gather, &self.train.images, &self.order, ws.input())?,
-        }
+        self.fill_input(gather, start, count, ws.input())?;
         b.gather_labels(
             &Gather {
                 row_len: 1,
@@ -410,17 +463,46 @@ impl<B: Ops> Trainer<B> {
         let graph = &self.model.graph;
         graph.forward(b, ws, Mode::Train(random))?;
         let classes = self.model.spec().classes;
-        graph.loss(
-            b,
-            ws,
-            classes,
-            true,
-            self.config.label_smoothing,
-            &self.stats,
-        )?;
+        match &self.teacher {
+            Some(teacher) => {
+                let tws = if count == capacity {
+                    &teacher.ws
+                } else {
+                    teacher
+                        .tail
+                        .as_ref()
+                        .expect("a teacher tail exists when the student has one")
+                };
+                self.fill_input(
+                    teacher.model.gather(start, count),
+                    start,
+                    count,
+                    tws.input(),
+                )?;
+                teacher.model.graph.forward(b, tws, Mode::Eval)?;
+                graph.distillation_loss(
+                    b,
+                    ws,
+                    tws.logits(),
+                    classes,
+                    self.config.label_smoothing,
+                    teacher.config,
+                    &self.stats,
+                )?;
+            }
+            None => graph.loss(
+                b,
+                ws,
+                classes,
+                true,
+                self.config.label_smoothing,
+                &self.stats,
+            )?,
+        }
         graph.backward(b, ws, random)?;
         let total = (self.config.epochs * steps) as u64;
         let at = self.config.schedule.at(self.global_step, total);
+        let run = self.running.as_mut().expect("checked above");
         run.step_lr = (f64::from(run.lr) * at.lr_factor) as f32;
         self.optimizer.apply(
             b,
@@ -432,7 +514,7 @@ impl<B: Ops> Trainer<B> {
         b.flush()?;
         run.step += 1;
         self.global_step += 1;
-        if run.step % self.config.progress_every == 0 && run.step < steps {
+        if run.step.is_multiple_of(self.config.progress_every) && run.step < steps {
             run.pending
                 .push_back((run.step, b.download_async(&self.stats)?));
             if run.pending.len() > MAX_READBACKS_IN_FLIGHT {
@@ -449,6 +531,40 @@ impl<B: Ops> Trainer<B> {
             self.model.update_average(average, decay)?;
         }
         Ok(true)
+    }
+
+    /// Writes samples `start..start + count` of the epoch's order into `input`, normalised by `gather` (the
+    /// student's or the teacher's), augmented when the run augments: the same images for any model.
+    fn fill_input(
+        &self,
+        gather: Gather,
+        start: usize,
+        count: usize,
+        input: &B::Buf<f32>,
+    ) -> Result<()> {
+        let b = self.model.backend();
+        match self.config.augment {
+            Some(a) => b.augment(
+                &Augment {
+                    height: self.train.rows(),
+                    width: self.train.cols(),
+                    max_rotation_degrees: a.max_rotation_degrees,
+                    max_shift: a.max_shift,
+                    max_zoom: a.max_zoom,
+                    seed: derive_seed(self.config.seed, Stream::Augment, 0),
+                    stream: self.global_step,
+                    index_offset: start,
+                    count,
+                    scale: gather.scale,
+                    shift: gather.shift,
+                },
+                &self.train.images,
+                &self.order,
+                input,
+            )?,
+            None => b.gather_normalize(&gather, &self.train.images, &self.order, input)?,
+        }
+        Ok(())
     }
 
     /// The epoch's running `(loss sum, correct count, samples)` so far, waiting for the device (tests and

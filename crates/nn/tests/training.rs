@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    Callback, DeviceDataset, EarlyStopping, EvalOptions, Evaluation, ModelSpec, Monitor,
-    NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason, TrainConfig,
-    Trainer,
+    Callback, DeviceDataset, DistillConfig, EarlyStopping, EvalOptions, Evaluation, ModelSpec,
+    Monitor, NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason,
+    TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -716,4 +716,70 @@ fn batch_norm_evaluates_with_running_statistics_and_survives_a_file() {
         loaded.evaluate(&test, &options).unwrap(),
         model.evaluate(&test, &options).unwrap()
     );
+}
+
+/// A teacher for distillation tests: the small network after two epochs on the sample.
+fn teacher(data: &Dataset) -> Sequential<Cpu> {
+    let model = Sequential::new(&Cpu::new(), small_spec(), 11).unwrap();
+    let mut trainer = Trainer::new(model, config(2), &data.train, None).unwrap();
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    trainer.finish().unwrap().0
+}
+
+fn distilled(
+    data: &Dataset,
+    config: TrainConfig,
+    distill: Option<DistillConfig>,
+) -> Vec<NamedTensor> {
+    let student =
+        Sequential::new(&Cpu::new(), ModelSpec::preset("mlp").unwrap(), config.seed).unwrap();
+    let mut trainer = Trainer::new(student, config, &data.train, None).unwrap();
+    if let Some(distill) = distill {
+        trainer.set_teacher(teacher(data), distill).unwrap();
+    }
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    trainer.finish().unwrap().0.weights().unwrap()
+}
+
+/// With α = 0 the soft part weighs nothing and the fused loss is the plain one bit for bit, so the teacher
+/// (a different architecture, augmented batches included) must change nothing; with α = 0.9 it must change
+/// the weights, and the same seed must give the same bits again.
+#[test]
+fn distillation_trains_from_a_teacher_and_reduces_to_plain_training_at_alpha_zero() {
+    let data = sample();
+    let mut config = config(1);
+    config.augment = Some(digits_nn::AugmentConfig::default());
+    let plain = distilled(&data, config.clone(), None);
+    let zero = DistillConfig {
+        temperature: 4.0,
+        alpha: 0.0,
+    };
+    assert_eq!(
+        fingerprint(&distilled(&data, config.clone(), Some(zero))),
+        fingerprint(&plain)
+    );
+    let soft = distilled(&data, config.clone(), Some(DistillConfig::default()));
+    assert_ne!(fingerprint(&soft), fingerprint(&plain));
+    assert_eq!(
+        fingerprint(&distilled(&data, config, Some(DistillConfig::default()))),
+        fingerprint(&soft)
+    );
+}
+
+#[test]
+fn bad_distillation_settings_are_refused() {
+    let data = sample();
+    let student = Sequential::new(&Cpu::new(), ModelSpec::preset("mlp").unwrap(), 1).unwrap();
+    let mut trainer = Trainer::new(student, config(1), &data.train, None).unwrap();
+    for (temperature, alpha, says) in [
+        (0.0, 0.5, "temperature"),
+        (f32::NAN, 0.5, "temperature"),
+        (4.0, 1.5, "alpha"),
+    ] {
+        let error = trainer
+            .set_teacher(teacher(&data), DistillConfig { temperature, alpha })
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(says), "{error}");
+    }
 }

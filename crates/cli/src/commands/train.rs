@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
-    AugmentConfig, Callback, DeviceDataset, EarlyStopping, EpochStats, EvalOptions, Evaluation,
-    ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, Recipe, ReduceLrOnPlateau,
-    Schedule, Sequential, StopReason, TrainConfig, Trainer,
+    AugmentConfig, Callback, DeviceDataset, DistillConfig, EarlyStopping, EpochStats, EvalOptions,
+    Evaluation, ExponentialDecay, ModelSpec, NnError, OptimizerConfig, Progress, Recipe,
+    ReduceLrOnPlateau, Schedule, Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Ops;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,8 +37,13 @@ pub struct Args {
 
     /// The network: a preset (tutorial, mlp, resnet, inception, fast) or a model description file (.toml or
     /// .json). A preset or file with a recipe (`fast`) brings its own defaults for the training flags below;
-    /// flags given still win.
-    #[arg(long, default_value = "tutorial", value_name = "NAME|FILE")]
+    /// flags given still win. `--student` says the same in `digits distill`.
+    #[arg(
+        long,
+        visible_alias = "student",
+        default_value = "tutorial",
+        value_name = "NAME|FILE"
+    )]
     model: String,
 
     /// Epochs to train [default: 15]. With --resume: the new total, to train a finished run longer.
@@ -180,9 +185,29 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=100))]
     ensemble: u32,
 
+    /// Distil this model (a model file of any architecture) into the one trained: each step also learns
+    /// the teacher's probabilities softened by --temperature, weighted --alpha (Hinton's soft targets).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "dry_run", "ensemble"])]
+    teacher: Option<PathBuf>,
+
+    /// With --teacher: the temperature both models' logits are divided by before the softmax.
+    #[arg(long, default_value_t = 4.0, value_parser = positive_f32, requires = "teacher")]
+    temperature: f32,
+
+    /// With --teacher: the weight of the soft targets; the labels' cross-entropy gets 1 - alpha.
+    #[arg(long, default_value_t = 0.9, value_parser = unit_interval, requires = "teacher")]
+    alpha: f32,
+
     /// A recipe's one-cycle settings, where they are not PyTorch's defaults.
     #[arg(skip)]
     one_cycle: Option<Schedule>,
+}
+
+impl Args {
+    /// The teacher model file, when distilling.
+    pub fn teacher(&self) -> Option<&Path> {
+        self.teacher.as_deref()
+    }
 }
 
 /// A learning-rate schedule as a command-line value.
@@ -276,6 +301,9 @@ struct RunRecord {
     device: String,
     /// When the run started, UTC.
     started: String,
+    /// The teacher's model file, for a distilled run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    teacher: Option<PathBuf>,
 }
 
 const RUN_RECORD: &str = "run.json";
@@ -370,7 +398,15 @@ pub fn run(mut args: Args, given: &[String]) -> anyhow::Result<()> {
         Some(RunLock::acquire(&out)?)
     };
     let record = if args.resume {
-        Some(read_record(&out)?)
+        let record = read_record(&out)?;
+        if let Some(teacher) = &record.teacher {
+            bail!(
+                "{} is a distilled run (teacher {}): resuming one is not supported; train it again with --force",
+                out.display(),
+                teacher.display()
+            );
+        }
+        Some(record)
     } else {
         if !args.dry_run {
             let found = run_files(&out)?;
@@ -657,8 +693,26 @@ fn train_on<B: Ops>(
     let mut trainer = if let Some(spec) = data.spec {
         let model =
             Sequential::new(backend, spec.clone(), args.seed).context("cannot build the model")?;
-        let trainer = Trainer::new(model, train_config(args), data.train, data.validation)
+        let mut trainer = Trainer::new(model, train_config(args), data.train, data.validation)
             .context("cannot start training")?;
+        if let Some(path) = &args.teacher {
+            let teacher = Sequential::load(backend, path)
+                .with_context(|| format!("cannot load the teacher {}", path.display()))?;
+            println!(
+                "distilling {} ({} parameters) at temperature {}, alpha {}",
+                path.display(),
+                teacher.spec().param_count().unwrap_or(0),
+                args.temperature,
+                args.alpha
+            );
+            let distill = DistillConfig {
+                temperature: args.temperature,
+                alpha: args.alpha,
+            };
+            trainer
+                .set_teacher(teacher, distill)
+                .with_context(|| format!("cannot distil {}", path.display()))?;
+        }
         std::fs::create_dir_all(&checkpoints)
             .with_context(|| format!("cannot create {}", checkpoints.display()))?;
         let record = RunRecord {
@@ -667,6 +721,7 @@ fn train_on<B: Ops>(
             validation_split: args.validation_split,
             device: device_name.to_string(),
             started: utc_timestamp(SystemTime::now(), true),
+            teacher: args.teacher.clone(),
         };
         write_file(
             &out.join(RUN_RECORD),

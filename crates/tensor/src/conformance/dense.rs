@@ -6,8 +6,8 @@
 
 use super::{Report, TestRng, Tolerance, poisoned};
 use crate::{
-    AdadeltaStep, AdamStep, Backend, Cpu, CpuBuf, ElementwiseOps, Gather, Gpu, GpuBuf, NadamStep,
-    OptimOps, ReduceOps, Result, RmspropStep, SgdStep, SoftmaxCrossEntropy,
+    AdadeltaStep, AdamStep, Backend, Cpu, CpuBuf, Distillation, ElementwiseOps, Gather, Gpu,
+    GpuBuf, NadamStep, OptimOps, ReduceOps, Result, RmspropStep, SgdStep, SoftmaxCrossEntropy,
 };
 
 const EPS: f32 = f32::EPSILON;
@@ -473,6 +473,102 @@ pub fn check_softmax_cross_entropy(gpu: &Gpu) -> Result<Report> {
     Ok(report)
 }
 
+/// The fused distillation loss and gradient against the CPU twin: random student and teacher logits (the
+/// teacher's spread ×3, as a trained teacher is surer than its student), temperatures 1, 2 and 4, α of 0.5 and
+/// 0.9, label smoothing on odd shapes, accumulating into non-zero stats, the gradient poisoned.
+///
+/// Tolerances: the hard part as [`check_softmax_cross_entropy`]'s, weighted `1 - α`. The soft part of the
+/// gradient is `α·T·(q - p)` with `q = exp(log q)`, `log q = x/T - max - log Σ`: the exponential's 3 + 2|x|
+/// ulp over |x| ≤ ln(cols) + 6/T, plus the log's and the sum's as in [`softmax_budget`]: twice
+/// `softmax_budget(cols) + 2·(ln(cols) + 6/T)` ulp for each of p and q. The loss's soft part, `α·T²·KL`, sums
+/// `cols` products `p·(log p - log q)` whose differences (at most 12/T + ln(cols)) are rounded to a few ulp of
+/// `|log p| + |log q|`: per row `4·cols` ulp of `α·T²·(2 ln(cols) + 12/T)`; rows are added in another order as
+/// for the hard loss.
+pub fn check_distillation(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("distillation_loss");
+    let mut rng = TestRng::new(0xd157);
+    for (i, &(rows, classes)) in ROW_SHAPES.iter().enumerate() {
+        let x = rows_with_ties(&mut rng, rows, classes);
+        let z: Vec<f32> = rng.values(rows * classes).iter().map(|v| 3.0 * v).collect();
+        let labels: Vec<u32> = (0..rows)
+            .map(|_| rng.below(classes as u64) as u32)
+            .collect();
+        let stats_before = [1.0 + 10.0 * rng.unit(), rng.below(100) as f32];
+        let spec = Distillation {
+            hard: SoftmaxCrossEntropy {
+                rows,
+                classes,
+                grad_scale: 1.0 / rows as f32,
+                label_smoothing: if rows % 2 == 1 { 0.1 } else { 0.0 },
+            },
+            temperature: [1.0, 2.0, 4.0][i % 3],
+            alpha: [0.5, 0.9][i % 2],
+        };
+        let (c_stats, c_grad) = (
+            cpu.upload(&stats_before)?,
+            cpu.zeros::<f32>(rows * classes)?,
+        );
+        cpu.distillation_loss(
+            &spec,
+            &cpu.upload(&x)?,
+            &cpu.upload(&z)?,
+            &cpu.upload(&labels)?,
+            &c_grad,
+            &c_stats,
+        )?;
+        let (g_stats, g_grad) = (gpu.upload(&stats_before)?, poisoned(gpu, rows * classes)?);
+        gpu.distillation_loss(
+            &spec,
+            &gpu.upload(&x)?,
+            &gpu.upload(&z)?,
+            &gpu.upload(&labels)?,
+            &g_grad,
+            &g_stats,
+        )?;
+        let Distillation {
+            temperature: t,
+            alpha,
+            ..
+        } = spec;
+        let shape = format!(
+            "{rows}x{classes} T={t} α={alpha} ε={}",
+            spec.hard.label_smoothing
+        );
+        let ln = (classes as f32).ln();
+        let hard_term = (ln + 2.0 + 3.0 * spec.hard.label_smoothing) * (1.0 - alpha);
+        let soft_term = alpha * t * t * (2.0 * ln + 12.0 / t);
+        let (gs, cs) = (gpu.download(&g_stats)?, c_stats.read().to_vec());
+        let loss_tol = Tolerance {
+            abs: Tolerance::for_sum(rows).abs * (hard_term + soft_term)
+                + 16.0 * EPS * hard_term * rows as f32
+                + 4.0 * classes as f32 * EPS * soft_term * rows as f32,
+            rel: 4.0 * EPS,
+        };
+        report.compare(&format!("{shape} loss"), &gs[..1], &cs[..1], loss_tol);
+        report.compare_also(
+            &format!("{shape} hits"),
+            &gs[1..],
+            &cs[1..],
+            Tolerance::EXACT,
+        );
+        let soft_budget = 2.0 * (softmax_budget(classes) + 2.0 * (ln + 6.0 / t));
+        let grad_tol = Tolerance {
+            abs: ((1.0 - alpha) * softmax_budget(classes) + alpha * t * 2.0 * soft_budget)
+                * EPS
+                * spec.hard.grad_scale,
+            rel: 0.0,
+        };
+        report.compare_also(
+            &format!("{shape} grad"),
+            &gpu.download(&g_grad)?,
+            &c_grad.read(),
+            grad_tol,
+        );
+    }
+    Ok(report)
+}
+
 /// Optimizer inputs: parameters and gradients in ±[0.05, 1), a first moment (or velocity) of both signs, and
 /// a second moment in [0.05, 1) (it is never negative).
 fn arena(rng: &mut TestRng, n: usize) -> [Vec<f32>; 4] {
@@ -611,6 +707,7 @@ pub fn check_reduce(gpu: &Gpu) -> Result<Vec<Report>> {
         check_argmax(gpu)?,
         check_softmax(gpu)?,
         check_softmax_cross_entropy(gpu)?,
+        check_distillation(gpu)?,
     ])
 }
 

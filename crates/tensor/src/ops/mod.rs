@@ -10,7 +10,7 @@ pub use elementwise::{ElementwiseOps, Gather};
 pub use gemm::{Gemm, GemmOps, GemmVariant};
 pub use optim::{AdadeltaStep, AdamStep, NadamStep, OptimOps, RmspropStep, SgdStep};
 pub use pool::{Pool2d, PoolOps};
-pub use reduce::{ReduceOps, SoftmaxCrossEntropy};
+pub use reduce::{Distillation, ReduceOps, SoftmaxCrossEntropy};
 
 /// The kernel families, one line each: the module, and the trait with its operations. This declares the
 /// modules, makes [`Ops`] the sum of the traits and lists the modules' registrations in [`FAMILIES`].

@@ -23,6 +23,18 @@ pub struct SoftmaxCrossEntropy {
     pub label_smoothing: f32,
 }
 
+/// Knowledge distillation's loss (Hinton et al., 2015): the hard loss of `hard` weighted `1 - alpha`, plus
+/// `alpha · T² · KL(softmax(teacher / T) ‖ softmax(logits / T))`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Distillation {
+    /// The hard loss against the labels (rows, classes, gradient scale, label smoothing).
+    pub hard: SoftmaxCrossEntropy,
+    /// The temperature `T` (> 0) softening both distributions.
+    pub temperature: f32,
+    /// The weight of the soft part, in [0, 1].
+    pub alpha: f32,
+}
+
 /// Reduction operations.
 pub trait ReduceOps: Backend {
     /// `out[o, i] = Σ_a x[o, a, i]` for `x` of shape `[outer, axis, inner]` (the mean when `mean`).
@@ -64,6 +76,36 @@ pub trait ReduceOps: Backend {
         grad: Option<&Self::Buf<f32>>,
         stats: &Self::Buf<f32>,
     ) -> Result<()>;
+    /// The fused distillation loss and its gradient (see [`Distillation`] and
+    /// `shaders/softmax_cross_entropy.wgsl`): `grad = ((1 - α)(softmax - target) + α·T·(q - p))·grad_scale`
+    /// with `p`, `q` the teacher's and the student's softmax at temperature `T`. `stats` accumulates the
+    /// combined loss and the student's hits, as [`ReduceOps::softmax_cross_entropy`] does.
+    fn distillation_loss(
+        &self,
+        spec: &Distillation,
+        logits: &Self::Buf<f32>,
+        teacher: &Self::Buf<f32>,
+        labels: &Self::Buf<u32>,
+        grad: &Self::Buf<f32>,
+        stats: &Self::Buf<f32>,
+    ) -> Result<()>;
+}
+
+impl Distillation {
+    fn check(&self, logits: usize, teacher: usize, labels: usize, grad: usize, stats: usize) -> Result<()> {
+        const OP: &str = "distillation_loss";
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(shape_error(
+                OP,
+                format!("temperature {} is not a positive number", self.temperature),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(shape_error(OP, format!("alpha {} is not in [0, 1]", self.alpha)));
+        }
+        self.hard.check(logits, labels, Some(grad), stats)?;
+        check_len(OP, "teacher logits", teacher, logits)
+    }
 }
 
 impl SoftmaxCrossEntropy {
@@ -303,6 +345,67 @@ impl ReduceOps for Cpu {
         stats[1] += hits;
         Ok(())
     }
+
+    fn distillation_loss(
+        &self,
+        spec: &Distillation,
+        logits: &CpuBuf<f32>,
+        teacher: &CpuBuf<f32>,
+        labels: &CpuBuf<u32>,
+        grad: &CpuBuf<f32>,
+        stats: &CpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(logits.len(), teacher.len(), labels.len(), grad.len(), stats.len())?;
+        let Distillation {
+            hard,
+            temperature: t,
+            alpha,
+        } = *spec;
+        let classes = hard.classes;
+        let (on, off) = hard.targets();
+        let (x, z, labels) = (logits.read(), teacher.read(), labels.read());
+        if let Some(at) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(shape_error(
+                "distillation_loss",
+                format!("label {} of row {at} is not below {classes} classes", labels[at]),
+            ));
+        }
+        let mut grad = grad.write();
+        let (mut loss, mut hits) = (0.0f32, 0.0f32);
+        let rows = x.chunks_exact(classes).zip(z.chunks_exact(classes));
+        for (r, ((row, teacher), &label)) in rows.zip(labels.iter()).enumerate() {
+            let label = label as usize;
+            let (max, sum) = max_and_exp_sum(row);
+            let deviations: f32 = row.iter().map(|&v| v - max).sum();
+            let hard_loss = sum.ln() - on * (row[label] - max) - off * deviations;
+            if first_argmax(row) == label {
+                hits += 1.0;
+            }
+            // The same operations, in the same order, as the kernel.
+            let teacher_top = teacher.iter().map(|&v| v / t).fold(teacher[0] / t, f32::max);
+            let teacher_sum: f32 = teacher.iter().map(|&v| (v / t - teacher_top).exp()).sum();
+            let student_top = max / t;
+            let student_sum: f32 = row.iter().map(|&v| (v / t - student_top).exp()).sum();
+            let (log_t, log_q) = (teacher_sum.ln(), student_sum.ln());
+            let inv = 1.0 / sum;
+            let mut kl = 0.0f32;
+            for (c, g) in grad[r * classes..][..classes].iter_mut().enumerate() {
+                let log_pc = teacher[c] / t - teacher_top - log_t;
+                let log_qc = row[c] / t - student_top - log_q;
+                let pc = log_pc.exp();
+                kl += pc * (log_pc - log_qc);
+                let target = if c == label { on + off } else { off };
+                let hard_grad = (row[c] - max).exp() * inv - target;
+                let soft_grad = log_qc.exp() - pc;
+                *g = ((1.0 - alpha) * hard_grad + alpha * t * soft_grad) * hard.grad_scale;
+            }
+            loss += (1.0 - alpha) * hard_loss + alpha * t * t * kl;
+        }
+        let mut stats = stats.write();
+        stats[0] += loss;
+        stats[1] += hits;
+        Ok(())
+    }
 }
 
 #[repr(C)]
@@ -339,12 +442,14 @@ struct LossParams {
     grad_scale: f32,
     target_on: f32,
     target_off: f32,
-    _pad: [u32; 3],
+    temperature: f32,
+    alpha: f32,
+    _pad: u32,
 }
 
 #[cfg(test)]
 pub(crate) fn loss_uniform() -> crate::gpu::uniform::UniformLayout {
-    crate::gpu::uniform::uniform_layout!(LossParams for ["softmax_cross_entropy"] { rows, classes, grad_scale, target_on, target_off })
+    crate::gpu::uniform::uniform_layout!(LossParams for ["softmax_cross_entropy"] { rows, classes, grad_scale, target_on, target_off, temperature, alpha })
 }
 
 /// Invocations per workgroup of the row kernels (`WG` in argmax.wgsl and softmax.wgsl).
@@ -479,7 +584,9 @@ impl ReduceOps for Gpu {
             grad_scale: spec.grad_scale,
             target_on,
             target_off,
-            _pad: [0; 3],
+            temperature: 0.0,
+            alpha: 0.0,
+            _pad: 0,
         };
         let mut buffers = vec![logits.binding(), labels.binding(), stats.binding()];
         let entry = match grad {
@@ -496,6 +603,45 @@ impl ReduceOps for Gpu {
             constants: &[],
             params: bytemuck::bytes_of(&params),
             buffers: &buffers,
+            workgroups: [1, 1, 1],
+        })
+    }
+
+    fn distillation_loss(
+        &self,
+        spec: &Distillation,
+        logits: &GpuBuf<f32>,
+        teacher: &GpuBuf<f32>,
+        labels: &GpuBuf<u32>,
+        grad: &GpuBuf<f32>,
+        stats: &GpuBuf<f32>,
+    ) -> Result<()> {
+        spec.check(logits.len(), teacher.len(), labels.len(), grad.len(), stats.len())?;
+        self.check_binding("distillation_loss", logits)?;
+        let (target_on, target_off) = spec.hard.targets();
+        let params = LossParams {
+            rows: spec.hard.rows as u32,
+            classes: spec.hard.classes as u32,
+            grad_scale: spec.hard.grad_scale,
+            target_on,
+            target_off,
+            temperature: spec.temperature,
+            alpha: spec.alpha,
+            _pad: 0,
+        };
+        // One workgroup, as the hard loss.
+        self.dispatch(Dispatch {
+            kernel: &SOFTMAX_CROSS_ENTROPY,
+            entry: "distill_grad",
+            constants: &[],
+            params: bytemuck::bytes_of(&params),
+            buffers: &[
+                logits.binding(),
+                labels.binding(),
+                stats.binding(),
+                grad.binding(),
+                teacher.binding(),
+            ],
             workgroups: [1, 1, 1],
         })
     }
@@ -519,7 +665,13 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     };
     let (labels, stats) = (gpu.zeros::<u32>(2)?, gpu.zeros::<f32>(2)?);
     gpu.softmax_cross_entropy(&spec, &logits, &labels, Some(&out), &stats)?;
-    gpu.softmax_cross_entropy(&spec, &logits, &labels, None, &stats)
+    gpu.softmax_cross_entropy(&spec, &logits, &labels, None, &stats)?;
+    let distill = Distillation {
+        hard: spec,
+        temperature: 2.0,
+        alpha: 0.5,
+    };
+    gpu.distillation_loss(&distill, &logits, &gpu.zeros::<f32>(4)?, &labels, &out, &stats)
 }
 
 crate::family::family!(
