@@ -4,6 +4,7 @@
 //   relu:          out[i] = max(x[i], 0)
 //   relu_backward: out[i] = y[i] > 0 ? g[i] : 0      (y is the ReLU's output, g the gradient of it)
 //   fill:          out[i] = alpha
+//   mul_assign:    x[i] = x[i] * by[i]                 (in place: pruning masks on the weights)
 // The `*4` entry points take one vec4 per invocation, over p.n vec4s (a buffer's first 4*floor(len/4)
 // elements): on lavapipe that moves 2.5x more bytes per second than one float per invocation. The scalar
 // entry points take one float per invocation over elements p.start..p.n, for the last len % 4.
@@ -25,7 +26,7 @@ const WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out2: array<f32>;
-// scale, relu: one input (in0) and an output.
+// scale, relu: one input (in0) and an output. mul_assign: `by` (in0) and x (out1), read and written.
 @group(0) @binding(2) var<storage, read_write> out1: array<f32>;
 // fill: only an output.
 @group(0) @binding(1) var<storage, read_write> out0: array<f32>;
@@ -118,5 +119,21 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = p.start + index(gid, groups);
     if i < p.n {
         out0[i] = p.alpha;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn mul_assign4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = index(gid, groups);
+    if i < p.n {
+        vout1[i] = vout1[i] * vin0[i];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn mul_assign(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = p.start + index(gid, groups);
+    if i < p.n {
+        out1[i] = out1[i] * in0[i];
     }
 }

@@ -33,6 +33,8 @@ enum Command {
     Train(commands::train::Args),
     /// Distil a teacher model into a student: `train` with --teacher required (--student names the student).
     Distill(commands::train::Args),
+    /// Prune a trained model's weights by magnitude, fine-tuning as it goes; reports sparsity and sizes.
+    Prune(commands::prune::Args),
     /// Evaluate a model: accuracy per class, confusion matrix, misclassified images.
     Eval(commands::eval::Args),
     /// Read handwritten digits from pictures (PNG, JPEG) or test images.
@@ -71,6 +73,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_default();
             commands::train::run(args, &given)
         }
+        Command::Prune(args) => commands::prune::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),

@@ -576,3 +576,55 @@ fn distill_trains_a_student_from_a_teacher_and_refuses_what_it_cannot_do() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr.contains("--alpha"), "{stderr}");
 }
+
+#[test]
+fn prune_zeroes_the_asked_share_and_reports_sizes() {
+    let dir = scratch("prune");
+    let (run_dir, _) = common::train_on_sample(&dir, "tutorial");
+    let model = run_dir.join("model.safetensors");
+    let pruned = dir.join("pruned.safetensors");
+    let (output, stdout, stderr) = run(digits(&dir)
+        .args([
+            "prune",
+            "--sparsity",
+            "0.75",
+            "--epochs",
+            "1",
+            "--frequency",
+            "2",
+            "--device",
+            "cpu",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--data")
+        .arg(sample_dir())
+        .arg("--out")
+        .arg(&pruned));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("pruned tensors: 75.0% zero"), "{stdout}");
+    assert!(
+        stdout.contains("gzip-compressed") && stdout.contains("test accuracy"),
+        "{stdout}"
+    );
+    // The zeros are in the file: digits eval reads it, and gzip shrinks it.
+    let (output, _, stderr) = run(digits(&dir)
+        .args(["eval", "--device", "cpu", "--model"])
+        .arg(&pruned)
+        .arg("--data")
+        .arg(sample_dir()));
+    assert!(output.status.success(), "{stderr}");
+
+    let (output, _, stderr) = run(digits(&dir)
+        .args([
+            "prune",
+            "--sparsity",
+            "1",
+            "--out",
+            "x.safetensors",
+            "--model",
+        ])
+        .arg(&model));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("--sparsity"), "{stderr}");
+}

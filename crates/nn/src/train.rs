@@ -16,6 +16,7 @@ use crate::init::{Stream, derive_seed, epoch_order};
 use crate::layers::{Mode, StepRandom};
 use crate::model::{EvalOptions, Sequential, Snapshot};
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::prune::{self, PruneConfig};
 use crate::schedule::Schedule;
 
 /// Readbacks of the running statistics allowed in flight; past this the loop waits for the oldest, which
@@ -120,6 +121,12 @@ struct Teacher<B: Ops> {
     ws: Workspace<B>,
     tail: Option<Workspace<B>>,
     config: DistillConfig,
+}
+
+/// Pruning in progress: its schedule and the mask over the parameter arena, on the device.
+struct Pruning<B: Ops> {
+    config: PruneConfig,
+    mask: B::Buf<f32>,
 }
 
 /// Where an epoch stands, as last read from the device.
@@ -246,6 +253,7 @@ pub struct Trainer<B: Ops> {
     pub(crate) early_stopped: Option<usize>,
     running: Option<EpochRun>,
     teacher: Option<Teacher<B>>,
+    pruning: Option<Pruning<B>>,
 }
 
 impl<B: Ops> Trainer<B> {
@@ -302,7 +310,26 @@ impl<B: Ops> Trainer<B> {
             early_stopped: None,
             running: None,
             teacher: None,
+            pruning: None,
         })
+    }
+
+    /// Prunes the model while it trains, on `config`'s schedule (see [`crate::prune`]): after every optimizer
+    /// step the mask zeroes the pruned weights again. Not with a moving average of the weights (which the
+    /// mask would not cover).
+    pub fn set_pruning(&mut self, config: PruneConfig) -> Result<()> {
+        config.validate()?;
+        if self.config.ema.is_some() {
+            return Err(NnError::Config(
+                "pruning does not combine with a moving average of the weights".into(),
+            ));
+        }
+        let mask = self
+            .model
+            .backend()
+            .upload(&vec![1.0f32; self.model.arena_len()])?;
+        self.pruning = Some(Pruning { config, mask });
+        Ok(())
     }
 
     /// Distils `teacher` (any architecture on the same device, with the same input and classes) into the
@@ -511,6 +538,18 @@ impl<B: Ops> Trainer<B> {
             run.step_lr,
             at.momentum.map(|m| m as f32),
         )?;
+        if let Some(pruning) = &self.pruning {
+            if pruning.config.updates_at(self.global_step) {
+                // The one readback pruning makes: at mask updates, every `frequency` steps.
+                let params = b.download(&self.model.params)?;
+                let sparsity = pruning.config.sparsity_at(self.global_step);
+                b.write(
+                    &pruning.mask,
+                    &prune::mask(&self.model.slots, &params, sparsity),
+                )?;
+            }
+            b.mul_assign(&self.model.params, &pruning.mask)?;
+        }
         b.flush()?;
         run.step += 1;
         self.global_step += 1;

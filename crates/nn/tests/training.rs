@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
     Callback, DeviceDataset, DistillConfig, EarlyStopping, EvalOptions, Evaluation, ModelSpec,
-    Monitor, NamedTensor, OptimizerConfig, ReduceLrOnPlateau, Schedule, Sequential, StopReason,
-    TrainConfig, Trainer,
+    Monitor, NamedTensor, OptimizerConfig, PruneConfig, ReduceLrOnPlateau, Schedule, Sequential,
+    StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -782,4 +782,66 @@ fn bad_distillation_settings_are_refused() {
             .to_string();
         assert!(error.contains(says), "{error}");
     }
+}
+
+/// Gradual magnitude pruning reaches its sparsity in every convolution and dense weight tensor (and no
+/// further), along the cubic schedule, with the biases left alone; the half-pruned network still learns.
+#[test]
+fn pruning_zeroes_the_scheduled_share_of_every_weight_tensor() {
+    let schedule = PruneConfig {
+        sparsity: 0.75,
+        begin_step: 0,
+        end_step: 20,
+        frequency: 5,
+    };
+    assert_eq!(schedule.sparsity_at(0), 0.0);
+    assert!((schedule.sparsity_at(10) - 0.75 * 0.875).abs() < 1e-6);
+    assert_eq!(schedule.sparsity_at(20), 0.75);
+    assert_eq!(schedule.sparsity_at(500), 0.75);
+    assert!(schedule.updates_at(15) && !schedule.updates_at(16) && !schedule.updates_at(25));
+
+    let data = sample();
+    let model = Sequential::new(&Cpu::new(), small_spec(), 3).unwrap();
+    let mut trainer = Trainer::new(model, config(4), &data.train, None).unwrap();
+    trainer
+        .set_pruning(PruneConfig {
+            sparsity: 0.5,
+            ..schedule
+        })
+        .unwrap();
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let (mut model, _) = trainer.finish().unwrap();
+    let test = DeviceDataset::upload(model.backend(), &data.test).unwrap();
+    let eval = model.evaluate(&test, &EvalOptions::default()).unwrap();
+    assert!(
+        eval.accuracy > 0.6,
+        "accuracy {} after pruning half",
+        eval.accuracy
+    );
+
+    let sparsity = model.sparsity().unwrap();
+    let names: Vec<&str> = sparsity.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["0.weight", "4.weight", "7.weight"]);
+    for tensor in &sparsity {
+        let wanted = (0.5 * tensor.len as f64).round() as usize;
+        assert_eq!(
+            tensor.zeros, wanted,
+            "{}: {} of {}",
+            tensor.name, tensor.zeros, tensor.len
+        );
+    }
+    let weights = model.weights().unwrap();
+    let bias = weights.iter().find(|t| t.name == "4.bias").unwrap();
+    assert!(bias.data.iter().all(|&v| v != 0.0), "biases are not pruned");
+    let mut with_ema = config(1);
+    with_ema.ema = Some(0.99);
+    let model = Sequential::new(&Cpu::new(), small_spec(), 3).unwrap();
+    let mut trainer = Trainer::new(model, with_ema, &data.train, None).unwrap();
+    assert!(
+        trainer
+            .set_pruning(schedule)
+            .unwrap_err()
+            .to_string()
+            .contains("moving average")
+    );
 }

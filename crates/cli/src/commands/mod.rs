@@ -12,6 +12,7 @@ pub mod glyphs;
 pub mod info;
 pub mod plot;
 pub mod predict;
+pub mod prune;
 pub mod run_folder;
 pub mod serve;
 pub mod show;

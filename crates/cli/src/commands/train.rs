@@ -955,7 +955,7 @@ fn describe_optimizer(optimizer: &OptimizerConfig) -> String {
 }
 
 /// Runs one epoch with a progress bar (running loss, accuracy and samples/s), cleared at the end.
-fn run_epoch_with_bar<B: Ops>(trainer: &mut Trainer<B>) -> anyhow::Result<EpochStats> {
+pub(super) fn run_epoch_with_bar<B: Ops>(trainer: &mut Trainer<B>) -> anyhow::Result<EpochStats> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
@@ -981,7 +981,7 @@ fn run_epoch_with_bar<B: Ops>(trainer: &mut Trainer<B>) -> anyhow::Result<EpochS
 }
 
 /// The Keras-like line printed after each epoch.
-fn epoch_line(stats: &EpochStats, epochs: usize) -> String {
+pub(super) fn epoch_line(stats: &EpochStats, epochs: usize) -> String {
     let mut line = format!(
         "Epoch {}/{} - {:.0}s - loss: {:.4} - accuracy: {:.4}",
         stats.epoch, epochs, stats.seconds, stats.loss, stats.accuracy

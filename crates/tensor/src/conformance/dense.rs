@@ -71,6 +71,28 @@ pub fn check_scale(gpu: &Gpu) -> Result<Report> {
     Ok(report)
 }
 
+/// `mul_assign` in place: exact, one correctly rounded multiplication on both sides. The factors are random
+/// values, not only the zeros and ones of a mask.
+pub fn check_mul_assign(gpu: &Gpu) -> Result<Report> {
+    let cpu = Cpu::new();
+    let mut report = Report::new("mul_assign");
+    let mut rng = TestRng::new(0x3a5c);
+    for &n in LENGTHS {
+        let (x, by) = (rng.values(n), rng.values(n));
+        let expected = cpu.upload(&x)?;
+        cpu.mul_assign(&expected, &cpu.upload(&by)?)?;
+        let out = gpu.upload(&x)?;
+        gpu.mul_assign(&out, &gpu.upload(&by)?)?;
+        report.compare(
+            &format!("{n}"),
+            &gpu.download(&out)?,
+            &expected.read(),
+            Tolerance::EXACT,
+        );
+    }
+    Ok(report)
+}
+
 /// `relu`: exact (a comparison, no arithmetic). Inputs have both signs.
 pub fn check_relu(gpu: &Gpu) -> Result<Report> {
     let cpu = Cpu::new();
@@ -695,6 +717,7 @@ pub fn check_elementwise(gpu: &Gpu) -> Result<Vec<Report>> {
         check_relu(gpu)?,
         check_relu_backward(gpu)?,
         check_fill(gpu)?,
+        check_mul_assign(gpu)?,
         check_gather_normalize(gpu)?,
         check_gather_labels(gpu)?,
     ])

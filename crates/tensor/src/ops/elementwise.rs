@@ -41,6 +41,8 @@ pub trait ElementwiseOps: Backend {
     ) -> Result<()>;
     /// Sets every element to `value`.
     fn fill(&self, x: &Self::Buf<f32>, value: f32) -> Result<()>;
+    /// `x = x · by`, in place (a pruning mask of zeros and ones on the weights).
+    fn mul_assign(&self, x: &Self::Buf<f32>, by: &Self::Buf<f32>) -> Result<()>;
     /// Gathers and normalises rows of u8 data (see [`Gather`]); `out` holds `count · row_len` values.
     /// An index past the data's rows is an error on the CPU; the GPU cannot see the indices without a
     /// readback, so there it reads as a row of zero bytes.
@@ -147,6 +149,14 @@ impl ElementwiseOps for Cpu {
     fn relu(&self, x: &CpuBuf<f32>, out: &CpuBuf<f32>) -> Result<()> {
         check_len("relu", "out", out.len(), x.len())?;
         map1(&mut out.write(), &x.read(), |x| x.max(0.0));
+        Ok(())
+    }
+
+    fn mul_assign(&self, x: &CpuBuf<f32>, by: &CpuBuf<f32>) -> Result<()> {
+        check_len("mul_assign", "by", by.len(), x.len())?;
+        let by = by.read();
+        let mut x = x.write();
+        x.iter_mut().zip(by.iter()).for_each(|(x, b)| *x *= b);
         Ok(())
     }
 
@@ -437,6 +447,16 @@ impl ElementwiseOps for Gpu {
         )
     }
 
+    fn mul_assign(&self, x: &GpuBuf<f32>, by: &GpuBuf<f32>) -> Result<()> {
+        check_len("mul_assign", "by", by.len(), x.len())?;
+        self.elementwise(
+            ["mul_assign4", "mul_assign"],
+            &[by, x],
+            0.0,
+            self.max_binding_elements::<f32>(),
+        )
+    }
+
     fn relu(&self, x: &GpuBuf<f32>, out: &GpuBuf<f32>) -> Result<()> {
         check_len("relu", "out", out.len(), x.len())?;
         self.elementwise(
@@ -600,6 +620,7 @@ pub(crate) fn warm_up(gpu: &Gpu) -> Result<()> {
     gpu.relu(&a, &out)?;
     gpu.relu_backward(&a, &b, &out)?;
     gpu.fill(&out, 1.0)?;
+    gpu.mul_assign(&out, &a)?;
     let spec = Gather {
         row_len: 1,
         index_offset: 0,
