@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use digits_idx::Dataset;
 use digits_nn::{
-    DeviceDataset, EvalOptions, ModelSpec, NamedTensor, OptimizerConfig, Schedule, Sequential,
-    TrainConfig, Trainer,
+    DeviceDataset, DistillConfig, EvalOptions, ModelSpec, NamedTensor, OptimizerConfig,
+    PruneConfig, Schedule, Sequential, TrainConfig, Trainer,
 };
 use digits_tensor::{Cpu, Ops};
 
@@ -29,9 +29,21 @@ fn config() -> TrainConfig {
 /// The mean loss of each of the first `steps` training steps, read after every step (fine in a test; the
 /// training loop itself never waits for the device).
 fn step_losses<B: Ops>(backend: &B, preset: &str, config: &TrainConfig, steps: usize) -> Vec<f64> {
+    step_losses_with(backend, preset, config, steps, |_, _| {})
+}
+
+/// [`step_losses`] with `setup` run on the trainer first (a teacher, pruning).
+fn step_losses_with<B: Ops>(
+    backend: &B,
+    preset: &str,
+    config: &TrainConfig,
+    steps: usize,
+    setup: impl Fn(&B, &mut Trainer<B>),
+) -> Vec<f64> {
     let data = sample();
     let model = Sequential::new(backend, ModelSpec::preset(preset).unwrap(), 1).unwrap();
     let mut trainer = Trainer::new(model, config.clone(), &data.train, None).unwrap();
+    setup(backend, &mut trainer);
     let mut losses = Vec::new();
     trainer.begin_epoch().unwrap();
     let (mut sum, mut seen) = (0.0, 0);
@@ -83,6 +95,38 @@ fn steps_match_the_cpu(
         .fold(0.0, f64::max);
     eprintln!("{preset}: largest relative difference of the per-step losses: {worst:.1e}");
     cpu
+}
+
+/// Distillation (a teacher of another architecture run each step, the fused soft-target loss) and pruning
+/// (mask updates every 10 steps, the in-place mask after every step) on the GPU: the per-step losses agree
+/// with the CPU's as plain training's do.
+#[test]
+fn distillation_and_pruning_steps_match_the_cpu() {
+    let Some(gpu) = common::gpu() else {
+        return;
+    };
+    fn setup<B: Ops>(backend: &B, trainer: &mut Trainer<B>) {
+        let teacher = Sequential::new(backend, ModelSpec::preset("mlp").unwrap(), 9).unwrap();
+        trainer
+            .set_teacher(teacher, DistillConfig::default())
+            .unwrap();
+        let pruning = PruneConfig {
+            sparsity: 0.5,
+            begin_step: 0,
+            end_step: 20,
+            frequency: 10,
+        };
+        trainer.set_pruning(pruning).unwrap();
+    }
+    let cpu = step_losses_with(&Cpu::new(), "tutorial", &config(), 30, setup);
+    let gpu = step_losses_with(&gpu, "tutorial", &config(), 30, setup);
+    for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        assert!(
+            (c - g).abs() <= 1e-4 * c.abs(),
+            "step {}: cpu loss {c}, gpu loss {g}",
+            step + 1
+        );
+    }
 }
 
 #[test]
