@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use digits_idx::Dataset;
 use digits_nn::{
     DeviceDataset, DistillConfig, EvalOptions, ModelSpec, NamedTensor, OptimizerConfig,
-    PruneConfig, Schedule, Sequential, TrainConfig, Trainer,
+    PruneConfig, PruneScope, Schedule, Sequential, TrainConfig, Trainer,
 };
 use digits_tensor::{Cpu, Ops};
 
@@ -115,6 +115,7 @@ fn distillation_and_pruning_steps_match_the_cpu() {
             begin_step: 0,
             end_step: 20,
             frequency: 10,
+            scope: PruneScope::Global,
         };
         trainer.set_pruning(pruning).unwrap();
     }

@@ -199,7 +199,7 @@ pub use layers::{
 pub use model::{EvalOptions, Evaluation, NamedTensor, Predictions, Sequential};
 pub use onnx::{OPSET as ONNX_OPSET, OnnxOptions};
 pub use optim::OptimizerConfig;
-pub use prune::{PruneConfig, TensorSparsity};
+pub use prune::{PruneConfig, PruneScope, TensorSparsity};
 pub use recipe::Recipe;
 pub use schedule::{Schedule, ScheduleStep};
 pub use spec::{InitScheme, MAX_ACTIVATION, MAX_LAYERS, MAX_PARAMS, ModelSpec, Normalization};

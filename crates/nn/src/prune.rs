@@ -14,6 +14,18 @@ use crate::error::{NnError, Result};
 use crate::layers::ParamSlot;
 use crate::model::Sequential;
 
+/// Which weights one magnitude ranking covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneScope {
+    /// All pruned tensors together (PyTorch's `global_unstructured`): the total reaches the sparsity, and
+    /// layers whose weights matter more (larger magnitudes, as in a small first convolution) keep more.
+    #[default]
+    Global,
+    /// Each tensor to the sparsity on its own (TF-MOT's `prune_low_magnitude`).
+    Layer,
+}
+
 /// The pruning schedule: sparsity `s(t) = final · (1 - (1 - (t - begin) / (end - begin))³)` from `begin_step`
 /// to `end_step`, updated every `frequency` steps, then held.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +39,8 @@ pub struct PruneConfig {
     pub end_step: u64,
     /// Steps between mask updates.
     pub frequency: u64,
+    /// One ranking over every pruned tensor, or one per tensor.
+    pub scope: PruneScope,
 }
 
 impl PruneConfig {
@@ -80,17 +94,30 @@ pub(crate) fn is_pruned(slot: &ParamSlot) -> bool {
     slot.shape.len() >= 2 && slot.name.ends_with("weight")
 }
 
-/// The mask for `params`: in each pruned tensor, zeros at the `round(sparsity · len)` smallest magnitudes
-/// (ties broken by position, so the mask is the same on every backend), ones everywhere else.
-pub(crate) fn mask(slots: &[ParamSlot], params: &[f32], sparsity: f32) -> Vec<f32> {
+/// The mask for `params`: zeros at the `round(sparsity · len)` smallest magnitudes of the pruned tensors (all
+/// together, or each tensor on its own, as `scope` says; ties broken by position, so the mask is the same on
+/// every backend), ones everywhere else.
+pub(crate) fn mask(
+    slots: &[ParamSlot],
+    params: &[f32],
+    sparsity: f32,
+    scope: PruneScope,
+) -> Vec<f32> {
     let mut mask = vec![1.0; params.len()];
-    for slot in slots.iter().filter(|s| is_pruned(s)) {
-        let values = &params[slot.offset..slot.offset + slot.len];
-        let prune = (f64::from(sparsity) * slot.len as f64).round() as usize;
-        let mut order: Vec<usize> = (0..slot.len).collect();
-        order.sort_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(a.cmp(&b)));
+    let pruned: Vec<&ParamSlot> = slots.iter().filter(|s| is_pruned(s)).collect();
+    let groups: Vec<Vec<&ParamSlot>> = match scope {
+        PruneScope::Global => vec![pruned],
+        PruneScope::Layer => pruned.into_iter().map(|s| vec![s]).collect(),
+    };
+    for group in groups {
+        let mut order: Vec<usize> = group
+            .iter()
+            .flat_map(|s| s.offset..s.offset + s.len)
+            .collect();
+        let prune = (f64::from(sparsity) * order.len() as f64).round() as usize;
+        order.sort_by(|&a, &b| params[a].abs().total_cmp(&params[b].abs()).then(a.cmp(&b)));
         for &i in &order[..prune] {
-            mask[slot.offset + i] = 0.0;
+            mask[i] = 0.0;
         }
     }
     mask

@@ -539,16 +539,16 @@ impl<B: Ops> Trainer<B> {
             at.momentum.map(|m| m as f32),
         )?;
         if let Some(pruning) = &self.pruning {
+            b.mul_assign(&self.model.params, &pruning.mask)?;
             if pruning.config.updates_at(self.global_step) {
-                // The one readback pruning makes: at mask updates, every `frequency` steps.
+                // The one readback pruning makes: at mask updates, every `frequency` steps. Weights pruned
+                // before are zero again by now, so they stay the smallest.
                 let params = b.download(&self.model.params)?;
                 let sparsity = pruning.config.sparsity_at(self.global_step);
-                b.write(
-                    &pruning.mask,
-                    &prune::mask(&self.model.slots, &params, sparsity),
-                )?;
+                let mask = prune::mask(&self.model.slots, &params, sparsity, pruning.config.scope);
+                b.write(&pruning.mask, &mask)?;
+                b.mul_assign(&self.model.params, &pruning.mask)?;
             }
-            b.mul_assign(&self.model.params, &pruning.mask)?;
         }
         b.flush()?;
         run.step += 1;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use digits_idx::{Dataset, LabelledImages};
 use digits_nn::{
     Callback, DeviceDataset, DistillConfig, EarlyStopping, EvalOptions, Evaluation, ModelSpec,
-    Monitor, NamedTensor, OptimizerConfig, PruneConfig, ReduceLrOnPlateau, Schedule, Sequential,
-    StopReason, TrainConfig, Trainer,
+    Monitor, NamedTensor, OptimizerConfig, PruneConfig, PruneScope, ReduceLrOnPlateau, Schedule,
+    Sequential, StopReason, TrainConfig, Trainer,
 };
 use digits_tensor::Cpu;
 
@@ -793,6 +793,7 @@ fn pruning_zeroes_the_scheduled_share_of_every_weight_tensor() {
         begin_step: 0,
         end_step: 20,
         frequency: 5,
+        scope: PruneScope::Layer,
     };
     assert_eq!(schedule.sparsity_at(0), 0.0);
     assert!((schedule.sparsity_at(10) - 0.75 * 0.875).abs() < 1e-6);
@@ -833,6 +834,22 @@ fn pruning_zeroes_the_scheduled_share_of_every_weight_tensor() {
     let weights = model.weights().unwrap();
     let bias = weights.iter().find(|t| t.name == "4.bias").unwrap();
     assert!(bias.data.iter().all(|&v| v != 0.0), "biases are not pruned");
+    // One ranking over all the tensors: the total is exact, the share of each tensor its own.
+    let model = Sequential::new(&Cpu::new(), small_spec(), 3).unwrap();
+    let mut trainer = Trainer::new(model, config(2), &data.train, None).unwrap();
+    let global = PruneConfig {
+        sparsity: 0.5,
+        scope: PruneScope::Global,
+        ..schedule
+    };
+    trainer.set_pruning(global).unwrap();
+    trainer.fit(None, &mut |_| {}, &mut |_| {}).unwrap();
+    let tensors = trainer.finish().unwrap().0.sparsity().unwrap();
+    let total: usize = tensors.iter().map(|t| t.len).sum();
+    let zeros: usize = tensors.iter().map(|t| t.zeros).sum();
+    assert_eq!(zeros, (0.5 * total as f64).round() as usize);
+    assert!(tensors.iter().any(|t| 2 * t.zeros != t.len), "{tensors:?}");
+
     let mut with_ema = config(1);
     with_ema.ema = Some(0.99);
     let model = Sequential::new(&Cpu::new(), small_spec(), 3).unwrap();

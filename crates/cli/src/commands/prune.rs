@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use digits_nn::{
-    DeviceDataset, EvalOptions, OptimizerConfig, PruneConfig, Sequential, TrainConfig, Trainer,
+    DeviceDataset, EvalOptions, OptimizerConfig, PruneConfig, PruneScope, Sequential, TrainConfig,
+    Trainer,
 };
 use digits_tensor::Ops;
 
@@ -39,8 +40,13 @@ pub struct Args {
     batch: u32,
 
     /// Adam's learning rate for the fine-tuning.
-    #[arg(long, default_value_t = 1e-4, value_parser = positive)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive)]
     lr: f32,
+
+    /// One magnitude ranking over all pruned tensors (global: the total reaches --sparsity, layers that
+    /// matter more keep more), or each tensor to --sparsity on its own (layer).
+    #[arg(long, value_enum, default_value_t = Scope::Global)]
+    scope: Scope,
 
     /// Steps between mask updates.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
@@ -56,6 +62,13 @@ pub struct Args {
     /// Where to write the pruned model (a temporary name, then renamed).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+}
+
+/// [`PruneScope`] as a command-line value.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Layer,
 }
 
 fn sparsity(text: &str) -> Result<f32, String> {
@@ -106,12 +119,17 @@ fn prune_on<B: Ops>(backend: &B, args: &Args, dataset: &digits_idx::Dataset) -> 
         begin_step: 0,
         end_step: (total * 2 / 3).max(1),
         frequency: args.frequency,
+        scope: match args.scope {
+            Scope::Global => PruneScope::Global,
+            Scope::Layer => PruneScope::Layer,
+        },
     };
     trainer.set_pruning(schedule)?;
     println!(
-        "pruning {} to {:.0}% sparsity over {} steps (mask updates every {}), fine-tuning {} epochs, Adam lr {}",
+        "pruning {} to {:.0}% sparsity ({:?}) over {} steps (mask updates every {}), fine-tuning {} epochs, Adam lr {}",
         args.model.display(),
         100.0 * args.sparsity,
+        schedule.scope,
         schedule.end_step,
         args.frequency,
         args.epochs,
