@@ -140,6 +140,17 @@ impl SoftmaxCrossEntropy {
     }
 }
 
+/// The CPU's check of the labels (the GPU cannot see them without a readback, and clamps instead).
+fn check_labels(op: &'static str, labels: &[u32], classes: usize) -> Result<()> {
+    match labels.iter().position(|&l| l as usize >= classes) {
+        Some(at) => Err(shape_error(
+            op,
+            format!("label {} of row {at} is not below {classes} classes", labels[at]),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_sum_axis(
     x: usize,
     [outer, axis, inner]: [usize; 3],
@@ -309,15 +320,7 @@ impl ReduceOps for Cpu {
         } = *spec;
         let (on, off) = spec.targets();
         let (x, labels) = (logits.read(), labels.read());
-        if let Some(at) = labels.iter().position(|&l| l as usize >= classes) {
-            return Err(shape_error(
-                "softmax_cross_entropy",
-                format!(
-                    "label {} of row {at} is not below {classes} classes",
-                    labels[at]
-                ),
-            ));
-        }
+        check_labels("softmax_cross_entropy", &labels, classes)?;
         let mut grad = grad.map(CpuBuf::write);
         let (mut loss, mut hits) = (0.0f32, 0.0f32);
         for (r, (row, &label)) in x.chunks_exact(classes).zip(labels.iter()).enumerate() {
@@ -364,12 +367,7 @@ impl ReduceOps for Cpu {
         let classes = hard.classes;
         let (on, off) = hard.targets();
         let (x, z, labels) = (logits.read(), teacher.read(), labels.read());
-        if let Some(at) = labels.iter().position(|&l| l as usize >= classes) {
-            return Err(shape_error(
-                "distillation_loss",
-                format!("label {} of row {at} is not below {classes} classes", labels[at]),
-            ));
-        }
+        check_labels("distillation_loss", &labels, classes)?;
         let mut grad = grad.write();
         let (mut loss, mut hits) = (0.0f32, 0.0f32);
         let rows = x.chunks_exact(classes).zip(z.chunks_exact(classes));
